@@ -1,0 +1,52 @@
+# edgecdn — a thin layer over the go tool. `make help` lists the targets.
+
+GO       ?= go
+VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/edgecdn/edgecdn/edge.Version=$(VERSION)
+BIN      := bin
+FUZZTIME ?= 10s
+# Fuzz targets as package:Func.
+FUZZ := ./edge/internal/h1/:FuzzParseRequest \
+        ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath
+
+.PHONY: help build run test test-integration smoke fuzz bench lint check generate clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+build: ## build bin/edged
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/edged ./cmd/edged
+
+run: build ## run one node on loopback with the embedded demo config (HTTP :8080, admin :9090)
+	$(BIN)/edged -log-format text
+
+test: lint ## vet, format check, all tests with -race, then a smoke test of the binary (what CI runs)
+	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory smoke
+
+test-integration: ## the end-to-end tests only (real origins, a whole node)
+	$(GO) test -race -count=1 -run 'Test' ./edge/...
+
+smoke: build ## start the binary with the embedded config, check a miss, a hit and the admin server, stop it
+	./scripts/smoke.sh $(BIN)/edged
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10s)
+	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg; done
+
+bench: ## hot-path benchmarks (allocations reported)
+	$(GO) test -run='^$$' -bench=. -benchmem ./cache/ ./edge/ ./edge/internal/h1/
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+check: lint test ## everything CI checks
+
+generate: ## nothing is generated yet
+	@true
+
+clean: ## remove build output
+	rm -rf $(BIN)

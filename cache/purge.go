@@ -1,0 +1,286 @@
+package cache
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// PurgeRequest selects stored objects to purge. Keys and Prefixes are in
+// cache-key form (see AppendKey: "http://host/path?query"); Hosts are
+// normalised hosts (see AppendHost). An object matching any selector is
+// purged.
+type PurgeRequest struct {
+	// Keys purges URLs exactly: every Vary variant and every encoding.
+	Keys []string
+	// Prefixes purges every URL whose key starts with one of them.
+	Prefixes []string
+	// Tags purges objects carrying one of these surrogate keys.
+	Tags []string
+	// Hosts purges every object of these hosts.
+	Hosts []string
+	// All purges everything.
+	All bool
+	// Soft marks objects stale instead of removing them: they are
+	// revalidated before their next use and may still be served if the
+	// origin fails (stale-if-error).
+	Soft bool
+}
+
+// PurgeResult reports a purge.
+type PurgeResult struct {
+	// Seq is the purge's sequence number: every object stored from a fetch
+	// that began before it is affected, whenever that fetch completes.
+	Seq uint64
+	// Matched is how many stored objects were purged (entries of every
+	// variant count; vary markers do not).
+	Matched int
+}
+
+// Purge applies req. When it returns, no lookup returns a matching object
+// as fresh (hard: not at all), including objects whose fetch was still in
+// flight: ristretto's Set is asynchronous and may land later, so the
+// purge leaves a marker that Put checks until every fetch that began
+// before it has completed.
+func (s *Store) Purge(req PurgeRequest) PurgeResult {
+	state := hardPurged
+	if req.Soft {
+		state = softPurged
+	}
+	ix := &s.idx
+	ix.mu.Lock()
+	seq := s.seq.Add(1)
+	ix.markers = append(ix.markers, marker{seq: seq, req: req})
+	n := 0
+	flag := func(e *Entry) {
+		if state == hardPurged {
+			if e.purged.Swap(hardPurged) != hardPurged && !e.IsVaryMarker() {
+				n++
+			}
+			ix.removeLocked(e)
+			select {
+			case s.reclaim <- e:
+			default: // ristretto's TTL and eviction reclaim it instead
+			}
+			return
+		}
+		if e.purged.CompareAndSwap(notPurged, softPurged) && !e.IsVaryMarker() {
+			n++
+		}
+	}
+	// Collect first: flagging hard-purged entries edits the maps.
+	var victims []*Entry
+	switch {
+	case req.All:
+		for _, keys := range ix.byHost {
+			for _, es := range keys {
+				victims = append(victims, es...)
+			}
+		}
+	default:
+		for _, h := range req.Hosts {
+			for _, es := range ix.byHost[h] {
+				victims = append(victims, es...)
+			}
+		}
+		for _, k := range req.Keys {
+			victims = append(victims, ix.byHost[keyHost(k)][k]...)
+		}
+		for _, p := range req.Prefixes {
+			h, whole := prefixHost(p)
+			for host, keys := range ix.byHost {
+				if whole && host != h {
+					continue
+				}
+				for k, es := range keys {
+					if strings.HasPrefix(k, p) {
+						victims = append(victims, es...)
+					}
+				}
+			}
+		}
+		for _, t := range req.Tags {
+			for e := range ix.byTag[t] {
+				victims = append(victims, e)
+			}
+		}
+	}
+	for _, e := range victims {
+		flag(e)
+	}
+	ix.mu.Unlock()
+	s.met.purges.WithLabelValues(purgeKind(&req), purgeMode(req.Soft)).Inc()
+	s.met.purged.Add(float64(n))
+	return PurgeResult{Seq: seq, Matched: n}
+}
+
+func purgeKind(r *PurgeRequest) string {
+	switch {
+	case r.All:
+		return "all"
+	case len(r.Tags) > 0:
+		return "tag"
+	case len(r.Prefixes) > 0:
+		return "prefix"
+	case len(r.Hosts) > 0:
+		return "host"
+	}
+	return "url"
+}
+
+func purgeMode(soft bool) string {
+	if soft {
+		return "soft"
+	}
+	return "hard"
+}
+
+// KeyHost returns the host part of a cache key.
+func KeyHost(k string) string { return keyHost(k) }
+
+func keyHost(k string) string {
+	h, _ := prefixHost(k)
+	return h
+}
+
+// prefixHost returns the host of a key or key prefix and whether the
+// prefix holds the whole host (a "/" follows it).
+func prefixHost(p string) (string, bool) {
+	i := strings.Index(p, "://")
+	if i < 0 {
+		return "", false
+	}
+	rest := p[i+3:]
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		return rest[:j], true
+	}
+	return rest, false
+}
+
+// index maps hosts, keys and tags to stored entries, for purges.
+type index struct {
+	mu      sync.Mutex
+	byHost  map[string]map[string][]*Entry // host → primary key → entries
+	byTag   map[string]map[*Entry]struct{}
+	markers []marker
+
+	objects, bytes atomic.Int64
+}
+
+type marker struct {
+	seq uint64
+	req PurgeRequest
+}
+
+func (ix *index) init() {
+	ix.byHost = make(map[string]map[string][]*Entry)
+	ix.byTag = make(map[string]map[*Entry]struct{})
+}
+
+// add indexes e unless a purge newer than e's fill matches it (a soft one
+// marks it stale instead). It returns false for a hard match.
+func (ix *index) add(e *Entry) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for i := range ix.markers {
+		m := &ix.markers[i]
+		if m.seq <= e.seq || !m.matches(e) {
+			continue
+		}
+		if !m.req.Soft {
+			e.purged.Store(hardPurged)
+			return false
+		}
+		e.purged.CompareAndSwap(notPurged, softPurged)
+	}
+	keys := ix.byHost[e.Host]
+	if keys == nil {
+		keys = make(map[string][]*Entry)
+		ix.byHost[e.Host] = keys
+	}
+	keys[e.Key] = append(keys[e.Key], e)
+	for _, t := range e.Tags {
+		set := ix.byTag[t]
+		if set == nil {
+			set = make(map[*Entry]struct{})
+			ix.byTag[t] = set
+		}
+		set[e] = struct{}{}
+	}
+	ix.objects.Add(1)
+	ix.bytes.Add(e.cost)
+	return true
+}
+
+func (ix *index) remove(e *Entry) {
+	ix.mu.Lock()
+	ix.removeLocked(e)
+	ix.mu.Unlock()
+}
+
+func (ix *index) removeLocked(e *Entry) {
+	keys := ix.byHost[e.Host]
+	es := keys[e.Key]
+	i := slices.Index(es, e)
+	if i < 0 {
+		return // not indexed (already removed by a purge)
+	}
+	es = slices.Delete(es, i, i+1)
+	if len(es) == 0 {
+		delete(keys, e.Key)
+		if len(keys) == 0 {
+			delete(ix.byHost, e.Host)
+		}
+	} else {
+		keys[e.Key] = es
+	}
+	for _, t := range e.Tags {
+		if set := ix.byTag[t]; set != nil {
+			delete(set, e)
+			if len(set) == 0 {
+				delete(ix.byTag, t)
+			}
+		}
+	}
+	ix.objects.Add(-1)
+	ix.bytes.Add(-e.cost)
+}
+
+func (m *marker) matches(e *Entry) bool {
+	r := &m.req
+	if r.All || slices.Contains(r.Hosts, e.Host) || slices.Contains(r.Keys, e.Key) {
+		return true
+	}
+	for _, p := range r.Prefixes {
+		if strings.HasPrefix(e.Key, p) {
+			return true
+		}
+	}
+	for _, t := range r.Tags {
+		if slices.Contains(e.Tags, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneMarkers drops markers that no fill in flight predates: with
+// inflight false there is none at all; else minSeq is the oldest fill's
+// sequence and markers newer than it stay.
+func (ix *index) pruneMarkers(minSeq uint64, inflight bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if !inflight {
+		ix.markers = nil
+		return
+	}
+	ix.markers = slices.DeleteFunc(ix.markers, func(m marker) bool { return m.seq <= minSeq })
+}
+
+// Markers returns how many purge markers are pending (tests, status).
+func (s *Store) Markers() int {
+	s.idx.mu.Lock()
+	defer s.idx.mu.Unlock()
+	return len(s.idx.markers)
+}

@@ -1,0 +1,123 @@
+package edge_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgecdn/edgecdn/edge/edgetest"
+	"github.com/edgecdn/edgecdn/origin/origintest"
+)
+
+// text returns n bytes of compressible text.
+func text(n int) []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "line %d: the quick brown fox jumps over the lazy dog %d\n", i, i*7919%1000)
+	}
+	return b.Bytes()[:n]
+}
+
+func serveText(body []byte, cacheControl string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if cacheControl != "" {
+			w.Header().Set("Cache-Control", cacheControl)
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Write(body)
+	}
+}
+
+func TestMissThenHit(t *testing.T) {
+	o := origintest.New(t)
+	body := text(4096)
+	o.Handle("/a", serveText(body, "public, max-age=60"))
+	n := edgetest.Start(t, edgetest.SiteConfig(o.URL))
+
+	r1 := n.Get(t, "/a")
+	if r1.Status != 200 || !bytes.Equal(r1.Body, body) {
+		t.Fatalf("miss: %d, %d bytes", r1.Status, len(r1.Body))
+	}
+	if cs := r1.CacheStatus(); !strings.Contains(cs, "fwd=uri-miss") || !strings.Contains(cs, "stored") {
+		t.Errorf("miss Cache-Status %q", cs)
+	}
+	r2 := n.Get(t, "/a")
+	if r2.Status != 200 || !bytes.Equal(r2.Body, body) {
+		t.Fatalf("hit: %d, %d bytes", r2.Status, len(r2.Body))
+	}
+	if cs := r2.CacheStatus(); !strings.HasPrefix(cs, "edge-test; hit; ttl=") {
+		t.Errorf("hit Cache-Status %q", cs)
+	}
+	if r2.Header.Get("Age") == "" {
+		t.Error("hit without Age")
+	}
+	if got := o.Hits("/a"); got != 1 {
+		t.Errorf("origin saw %d requests, want 1", got)
+	}
+	// gzip client: the stored gzip encoding, weak ETag, same content.
+	r3 := n.Get(t, "/a", "Accept-Encoding: gzip")
+	if r3.Header.Get("Content-Encoding") != "gzip" || r3.Header.Get("Etag") != `W/"v1"` {
+		t.Fatalf("gzip hit: encoding %q etag %q", r3.Header.Get("Content-Encoding"), r3.Header.Get("Etag"))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(r3.Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !bytes.Equal(plain, body) {
+		t.Fatal("gzip body differs after decoding")
+	}
+	if got := o.Hits("/a"); got != 1 {
+		t.Errorf("origin saw %d requests, want 1", got)
+	}
+}
+
+func TestCollapsedMiss(t *testing.T) {
+	o := origintest.New(t)
+	body := text(4096)
+	release := make(chan struct{})
+	o.Handle("/slow", func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		serveText(body, "public, max-age=60")(w, r)
+	})
+	n := edgetest.Start(t, edgetest.SiteConfig(o.URL))
+	const clients = 50
+	var wg sync.WaitGroup
+	results := make([]*edgetest.Response, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = n.Get(t, "/slow")
+		}()
+	}
+	// Wait until every client is queued on the fill, then let the origin answer.
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Metric(t, "edge_cache_collapsed_total") < clients-1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	collapsed := 0
+	for i, r := range results {
+		if r.Status != 200 || !bytes.Equal(r.Body, body) {
+			t.Fatalf("client %d: %d, %d bytes", i, r.Status, len(r.Body))
+		}
+		if strings.Contains(r.CacheStatus(), "collapsed") {
+			collapsed++
+		}
+	}
+	if got := o.Hits("/slow"); got != 1 {
+		t.Errorf("origin saw %d requests for %d concurrent clients, want 1", got, clients)
+	}
+	if collapsed != clients-1 {
+		t.Errorf("%d responses say collapsed, want %d", collapsed, clients-1)
+	}
+}

@@ -1,0 +1,391 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/edgecdn/edgecdn/cache"
+	"github.com/edgecdn/edgecdn/edge/demo"
+	"github.com/edgecdn/edgecdn/edge/internal/h1"
+	"github.com/edgecdn/edgecdn/origin"
+)
+
+// Version is the node's version, stamped at build time with
+// -ldflags "-X github.com/edgecdn/edgecdn/edge.Version=...".
+var Version = "dev"
+
+// Node is one edge node: cache, origin pools, the client HTTP listeners,
+// the admin server and (optionally) the demo origin. Create it with New,
+// then Start; Stop shuts it down; Reload swaps in a new config.
+type Node struct {
+	logger    *slog.Logger
+	level     *slog.LevelVar
+	reg       *prometheus.Registry
+	met       *metrics
+	originMet *origin.Metrics
+	store     *cache.Store
+	handler   *handler
+	demo      *demo.Server
+	now       func() time.Time
+
+	mu      sync.Mutex // serialises Start, Stop and Reload
+	cfg     atomic.Pointer[Config]
+	genID   uint64
+	pools   []*origin.Pool
+	httpSrv *h1.Server
+	httpLns []net.Listener
+	admin   *http.Server
+	adminLn net.Listener
+	started time.Time
+	running atomic.Bool
+	stopped bool
+	wg      sync.WaitGroup
+
+	fillCtx    context.Context
+	fillCancel context.CancelFunc
+}
+
+// Option configures a Node beyond its Config.
+type Option func(*Node)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.logger = l } }
+
+// WithLevelVar lets the node report (and later change) the log level.
+func WithLevelVar(v *slog.LevelVar) Option { return func(n *Node) { n.level = v } }
+
+// WithClock sets the clock for freshness decisions (tests only).
+func WithClock(now func() time.Time) Option { return func(n *Node) { n.now = now } }
+
+// New validates cfg and builds the node. It opens no sockets and starts
+// no goroutines.
+func New(cfg *Config, opts ...Option) (*Node, error) {
+	c := *cfg
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{logger: slog.New(slog.DiscardHandler), now: time.Now}
+	for _, o := range opts {
+		o(n)
+	}
+	n.logger = n.logger.With("component", "node")
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.met = newMetrics()
+	n.reg.MustRegister(n.met.collectors()...)
+	n.originMet = origin.NewMetrics()
+	n.reg.MustRegister(n.originMet)
+	store, err := cache.New(c.Cache, cache.WithLogger(n.logger), cache.WithRegisterer(n.reg), cache.WithClock(n.now))
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	n.store = store
+	n.fillCtx, n.fillCancel = context.WithCancel(context.Background())
+	n.handler = &handler{store: store, met: n.met, logger: n.logger.With("component", "http"), now: n.now, fillCtx: n.fillCtx}
+	g, pools, err := n.buildGeneration(&c, 1)
+	if err != nil {
+		return nil, err
+	}
+	n.genID, n.pools = 1, pools
+	n.handler.gen.Store(g)
+	if c.Demo != nil {
+		if n.demo, err = demo.New(*c.Demo, demo.WithLogger(n.logger)); err != nil {
+			return nil, fmt.Errorf("edge: demo origin: %w", err)
+		}
+	}
+	n.cfg.Store(&c)
+	n.met.configGen.Set(1)
+	return n, nil
+}
+
+// buildGeneration compiles a config into what the request path reads.
+func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Pool, error) {
+	comp, err := newCompressor(&c.Compression)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sites []*site
+	var pools []*origin.Pool
+	for i := range c.Sites {
+		sc := c.Sites[i]
+		pool, err := origin.NewPool(sc.Name, sc.Origins, origin.WithLogger(n.logger), origin.WithMetrics(n.originMet))
+		if err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return nil, nil, fmt.Errorf("sites[%d]: %w", i, err)
+		}
+		pools = append(pools, pool)
+		sites = append(sites, &site{
+			name: sc.Name, cfg: sc, pool: pool, met: n.met.forSite(sc.Name),
+			policy: cache.Policy{DefaultTTL: sc.DefaultTTL, StaleIfError: *sc.StaleIfError, HeuristicMax: *c.Cache.HeuristicMax},
+		})
+	}
+	return &generation{
+		id:       id,
+		nodeID:   c.Node.ID,
+		sites:    newSiteTable(sites),
+		comp:     comp,
+		maxBody:  c.HTTP.MaxRequestBody,
+		maxObj:   c.Cache.MaxObjectSize,
+		via:      "1.1 " + c.Node.ID,
+		csPrefix: c.Node.ID + "; ",
+	}, pools, nil
+}
+
+// Start starts the cache, the demo origin, the HTTP listeners and the
+// admin server, in that order, and returns once all are serving. On error
+// everything started is stopped again.
+func (n *Node) Start(ctx context.Context) (err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.running.Load() || n.stopped {
+		return errors.New("edge: node already started")
+	}
+	cfg := n.cfg.Load()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.Runtime.GCPercent)
+	}
+	if err := n.store.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			n.stopLocked(context.Background())
+		}
+	}()
+	if n.demo != nil {
+		if err := n.demo.Start(ctx); err != nil {
+			return fmt.Errorf("edge: demo origin: %w", err)
+		}
+		n.logger.Info("demo origin listening", "addr", n.demo.Addr())
+	}
+	h := &cfg.HTTP
+	n.httpSrv = &h1.Server{
+		Handler:           n.handler,
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		WriteTimeout:      h.WriteTimeout,
+		MaxHeaderBytes:    int(h.MaxHeaderBytes),
+		MaxURIBytes:       int(h.MaxURIBytes),
+		MaxConns:          h.MaxConnections,
+		OnReject:          func(reason string) { n.met.rejected.WithLabelValues(reason).Inc() },
+		OnConnOpen:        func() { n.met.connsOpen.Inc(); n.met.connsTotal.Inc() },
+		OnConnClose:       func() { n.met.connsOpen.Dec() },
+		OnPanic: func(v any) {
+			n.met.panics.Inc()
+			n.logger.Error("request handler panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+		},
+	}
+	lc := net.ListenConfig{}
+	for _, addr := range h.Listen {
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("edge: http listen %s: %w", addr, err)
+		}
+		n.httpLns = append(n.httpLns, ln)
+	}
+	adminLn, err := lc.Listen(ctx, "tcp", cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("edge: admin listen %s: %w", cfg.Admin.Listen, err)
+	}
+	n.adminLn = adminLn
+	n.admin = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	for _, ln := range n.httpLns {
+		n.wg.Add(1)
+		go func(ln net.Listener) {
+			defer n.wg.Done()
+			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, h1.ErrServerClosed) {
+				n.logger.Error("http listener failed", "addr", ln.Addr().String(), "err", err)
+			}
+		}(ln)
+		n.logger.Info("http listening", "addr", ln.Addr().String())
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.logger.Error("admin listener failed", "addr", adminLn.Addr().String(), "err", err)
+		}
+	}()
+	n.logger.Info("admin listening", "addr", adminLn.Addr().String())
+	n.started = n.now()
+	n.running.Store(true)
+	n.logger.Info("node started", "node", cfg.Node.ID, "region", cfg.Node.Region, "version", Version,
+		"sites", len(cfg.Sites), "cache_bytes", cfg.Cache.MaxMemory)
+	return nil
+}
+
+// Stop stops accepting requests, lets those in progress finish within
+// ctx (at most http.shutdown_grace), then stops the admin server, fills,
+// origin pools, the demo origin and the cache. Calling it twice is
+// harmless.
+func (n *Node) Stop(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.stopLocked(ctx)
+}
+
+func (n *Node) stopLocked(ctx context.Context) error {
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	n.running.Store(false)
+	grace := n.cfg.Load().HTTP.ShutdownGrace
+	sctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	var errs []error
+	if n.httpSrv != nil {
+		if err := n.httpSrv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+	} else {
+		for _, ln := range n.httpLns {
+			ln.Close()
+		}
+	}
+	if n.admin != nil {
+		if err := n.admin.Shutdown(sctx); err != nil {
+			n.admin.Close()
+		}
+	} else if n.adminLn != nil {
+		n.adminLn.Close()
+	}
+	n.fillCancel()
+	n.wg.Wait()
+	for _, p := range n.pools {
+		p.Close()
+	}
+	if n.demo != nil {
+		if err := n.demo.Stop(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("demo: %w", err))
+		}
+	}
+	if err := n.store.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	n.logger.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// Reload validates cfg completely and swaps it in atomically; on any
+// error the running config stays in effect. Listeners survive: their
+// addresses cannot change on reload.
+func (n *Node) Reload(cfg *Config) (err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer func() {
+		if err != nil {
+			n.met.reloads.WithLabelValues("error").Inc()
+			n.logger.Warn("config reload rejected; the running config stays", "err", err)
+		}
+	}()
+	c := *cfg
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	old := n.cfg.Load()
+	if !slices.Equal(c.HTTP.Listen, old.HTTP.Listen) {
+		return errors.New("http.listen: cannot change on reload (restart the node)")
+	}
+	if c.Admin.Listen != old.Admin.Listen {
+		return errors.New("admin.listen: cannot change on reload (restart the node)")
+	}
+	if (c.Demo == nil) != (old.Demo == nil) || (c.Demo != nil && c.Demo.Listen != old.Demo.Listen) {
+		return errors.New("demo: cannot change on reload (restart the node)")
+	}
+	if !sameServerSettings(c.HTTP, old.HTTP) {
+		return errors.New("http: timeouts and limits of the listeners cannot change on reload (restart the node); max_request_body and shutdown_grace can")
+	}
+	g, pools, err := n.buildGeneration(&c, n.genID+1)
+	if err != nil {
+		return err
+	}
+	if err := n.store.Reload(c.Cache); err != nil {
+		for _, p := range pools {
+			p.Close()
+		}
+		return fmt.Errorf("cache: %w", err)
+	}
+	n.genID++
+	n.handler.gen.Store(g)
+	oldPools := n.pools
+	n.pools = pools
+	n.cfg.Store(&c)
+	for _, p := range oldPools {
+		p.Close() // idle connections only; requests in flight finish
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(c.Runtime.GCPercent)
+	}
+	n.met.reloads.WithLabelValues("ok").Inc()
+	n.met.configGen.Set(float64(n.genID))
+	n.logger.Info("config reloaded", "generation", n.genID)
+	return nil
+}
+
+// sameServerSettings compares what is fixed in the running listeners.
+func sameServerSettings(a, b HTTPConfig) bool {
+	a.Listen, b.Listen = nil, nil
+	a.MaxRequestBody, b.MaxRequestBody = 0, 0
+	a.ShutdownGrace, b.ShutdownGrace = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// Ready reports whether the node is serving.
+func (n *Node) Ready() bool { return n.running.Load() && n.store.Ready() }
+
+// Config returns the config in effect (do not modify it).
+func (n *Node) Config() *Config { return n.cfg.Load() }
+
+// HTTPAddrs returns the addresses the HTTP listeners are bound to.
+func (n *Node) HTTPAddrs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, ln := range n.httpLns {
+		out = append(out, ln.Addr().String())
+	}
+	return out
+}
+
+// AdminAddr returns the admin server's address.
+func (n *Node) AdminAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.adminLn == nil {
+		return ""
+	}
+	return n.adminLn.Addr().String()
+}
+
+// DemoAddr returns the demo origin's address ("" without one).
+func (n *Node) DemoAddr() string {
+	if n.demo == nil {
+		return ""
+	}
+	return n.demo.Addr()
+}
+
+// Store returns the node's cache (for purges and tests).
+func (n *Node) Store() *cache.Store { return n.store }
+
+// Registry returns the node's metrics registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }

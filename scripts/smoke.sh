@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# smoke.sh BINARY: start edged with its embedded demo config on loopback,
+# check a miss, a hit, a compressed hit and the admin endpoints, then stop
+# it gracefully. Uses only loopback and stops only the process it started.
+set -euo pipefail
+bin=${1:?usage: smoke.sh path/to/edged}
+log=$(mktemp)
+"$bin" -log-format text >"$log" 2>&1 &
+pid=$!
+cleanup() {
+  if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
+  rm -f "$log"
+}
+trap cleanup EXIT
+fail() { echo "smoke: $*" >&2; cat "$log" >&2; exit 1; }
+for _ in $(seq 1 50); do
+  curl -sf -o /dev/null http://127.0.0.1:9090/ready && break
+  kill -0 "$pid" 2>/dev/null || fail "edged exited"
+  sleep 0.1
+done
+curl -sf -o /dev/null http://127.0.0.1:9090/ready || fail "not ready after 5s"
+cs1=$(curl -sf -o /dev/null -D - http://127.0.0.1:8080/demo/text/2048 | tr -d '\r' | sed -n 's/^Cache-Status: //Ip')
+cs2=$(curl -sf -o /dev/null -D - http://127.0.0.1:8080/demo/text/2048 | tr -d '\r' | sed -n 's/^Cache-Status: //Ip')
+ce=$(curl -sf -o /dev/null -D - -H 'Accept-Encoding: gzip' http://127.0.0.1:8080/demo/text/2048 | tr -d '\r' | sed -n 's/^Content-Encoding: //Ip')
+[[ $cs1 == *fwd=uri-miss* ]] || fail "first request: Cache-Status '$cs1', want a miss"
+[[ $cs2 == *hit* ]] || fail "second request: Cache-Status '$cs2', want a hit"
+[[ $ce == gzip ]] || fail "gzip client got Content-Encoding '$ce'"
+curl -sf http://127.0.0.1:9090/metrics | grep -q '^edge_cache_lookups_total{result="hit",site="demo"} [1-9]' || fail "no hit in metrics"
+curl -sf http://127.0.0.1:9090/status | grep -q '"ready": true' || fail "status not ready"
+kill -TERM "$pid"
+wait "$pid" || fail "edged exited with an error on SIGTERM"
+echo "smoke: ok (miss, hit, gzip hit, metrics, status, graceful stop)"
