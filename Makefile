@@ -6,8 +6,9 @@ LDFLAGS  := -s -w -X github.com/edgecdn/edgecdn/edge.Version=$(VERSION)
 BIN      := bin
 FUZZTIME ?= 10s
 # Fuzz targets as package:Func.
-FUZZ := ./edge/internal/h1/:FuzzParseRequest \
-        ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath
+FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:FuzzParseRequest \
+        ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath \
+        ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges
 
 .PHONY: help build run test test-integration smoke fuzz bench lint check generate clean
 

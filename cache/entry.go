@@ -214,7 +214,7 @@ func (e *Entry) Decide(req *Directives, now time.Time) Decision {
 	}
 	if canServeStale {
 		// The client accepts staleness (max-stale)...
-		if req.Has(DirMaxStaleAny) || (req.MaxStale != NoValue && stale <= time.Duration(req.MaxStale)*time.Second) {
+		if !e.SoftPurged() && (req.Has(DirMaxStaleAny) || (req.MaxStale != NoValue && stale <= time.Duration(req.MaxStale)*time.Second)) {
 			dec.Use = UseStale
 			return dec
 		}

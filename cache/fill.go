@@ -355,7 +355,7 @@ func (f *Fill) Finish(e *Entry, reusable bool, err error) {
 	}
 	f.done, f.doneAt, f.entry, f.err = true, f.store.now(), e, err
 	f.reusable = reusable && e != nil && err == nil
-	if f.head == nil && err == nil {
+	if f.head == nil && err == nil && e == nil {
 		f.err = ErrFillAborted
 	}
 	f.broadcast()

@@ -90,7 +90,9 @@ type RequestFacts struct {
 // response that sets a cookie is never stored (it is usually personal),
 // and one without freshness information is stored only when the site has a
 // default TTL.
-func Analyze(req RequestFacts, status int, h http.Header, p *Policy) Analysis {
+//
+// now is when the response arrived; it stands in for a missing Date.
+func Analyze(req RequestFacts, status int, h http.Header, p *Policy, now time.Time) Analysis {
 	var a Analysis
 	a.Directives, a.Targeted = effectiveDirectives(h)
 	a.DateValue, _ = http.ParseTime(h.Get("Date"))
@@ -136,7 +138,7 @@ func Analyze(req RequestFacts, status int, h http.Header, p *Policy) Analysis {
 		if err == nil {
 			date := a.DateValue
 			if date.IsZero() {
-				date = time.Now()
+				date = now
 			}
 			a.Lifetime = max(exp.Sub(date), 0)
 		} // an invalid Expires means already expired: lifetime 0
@@ -146,10 +148,14 @@ func Analyze(req RequestFacts, status int, h http.Header, p *Policy) Analysis {
 		case err == nil && p.HeuristicMax > 0 && (heuristicStatus(status) || d.Has(DirPublic)):
 			date := a.DateValue
 			if date.IsZero() {
-				date = time.Now()
+				date = now
 			}
 			a.Lifetime = min(max(date.Sub(lm)/10, 0), p.HeuristicMax)
 			a.Heuristic = true
+		case d.Has(DirNoCache) && h.Get("Etag") != "":
+			// Revalidated on every use anyway: store it for the
+			// validator, fresh for no time at all.
+			a.Lifetime = 0
 		case p.DefaultTTL > 0:
 			a.Lifetime = p.DefaultTTL
 			a.Heuristic = true
@@ -184,7 +190,7 @@ func effectiveDirectives(h http.Header) (Directives, bool) {
 func parseTargeted(v string) (Directives, bool) {
 	d := ParseDirectives("")
 	any := false
-	for _, member := range strings.Split(v, ",") {
+	for _, member := range splitMembers(v) {
 		member = strings.TrimSpace(member)
 		if member == "" {
 			return d, false
@@ -216,6 +222,25 @@ func parseTargeted(v string) (Directives, bool) {
 		any = true
 	}
 	return d, any
+}
+
+// splitMembers splits a structured-field list at the commas that are not
+// inside a quoted string (honouring backslash escapes).
+func splitMembers(v string) []string {
+	var out []string
+	start, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
 }
 
 func isNumericDirective(k string) bool {

@@ -27,8 +27,10 @@ type acceptPrefs struct {
 
 // parseAcceptEncoding parses an Accept-Encoding value with q-values
 // (RFC 9110 12.5.3). identity is acceptable unless excluded by
-// "identity;q=0" or by "*;q=0" without an identity entry; "*" gives its
-// quality to encodings not listed. An absent field means identity only.
+// "identity;q=0" or by "*;q=0" without an identity entry, but ranks below
+// every encoding the client listed unless it names identity itself; "*"
+// gives its quality to encodings not listed. An absent field means
+// identity only.
 func parseAcceptEncoding(v string) acceptPrefs {
 	var p acceptPrefs
 	p.q[cache.Identity] = 1
@@ -56,7 +58,7 @@ func parseAcceptEncoding(v string) acceptPrefs {
 			k, val, ok := strings.Cut(strings.TrimSpace(param), "=")
 			if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
 				f, err := strconv.ParseFloat(strings.TrimSpace(val), 32)
-				if err != nil || f < 0 || f > 1 {
+				if err != nil || !(f >= 0 && f <= 1) { // NaN fails both comparisons
 					f = 0 // a malformed weight is read as "not acceptable"
 				}
 				q = float32(f)
@@ -81,8 +83,17 @@ func parseAcceptEncoding(v string) acceptPrefs {
 			}
 		}
 	}
+	if !listed[cache.Identity] && !star && p.q[cache.Identity] > 0 {
+		// Identity is acceptable unless excluded, but a client that lists
+		// encodings prefers every one it lists over it.
+		p.q[cache.Identity] = unlistedIdentityQ
+	}
 	return p
 }
+
+// unlistedIdentityQ is the weight of identity when the client did not name
+// it: acceptable, below any listed encoding (the smallest q is 0.001).
+const unlistedIdentityQ = 0.0005
 
 // preference order for equal qualities: smallest output first.
 var encodingOrder = [...]cache.Encoding{cache.Zstd, cache.Brotli, cache.Gzip, cache.Identity}

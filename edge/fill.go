@@ -54,7 +54,13 @@ func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 		if !leader {
 			if e, err, done := f.Result(); done && err == nil && e != nil {
 				// A fill finished moments ago; ristretto may not show its
-				// entry yet.
+				// entry yet. It answers this request only if it is the
+				// variant this request selects.
+				if len(e.VaryNames) > 0 && cache.SecondaryKey(e.VaryNames, &x.r.Header) != e.VaryKey {
+					full := strings.Clone(x.key) + "\x00" + cache.SecondaryKey(e.VaryNames, &x.r.Header)
+					x.fetch(full, nil, fwdVaryMiss)
+					return
+				}
 				if d := e.Decide(&x.rcc, h.now()); d.Use != cache.UseRevalidate {
 					x.serveEntry(e, resHit, cacheStatus{hit: true, hasTTL: true, ttl: d.TTL, collapsed: true})
 					return
@@ -220,6 +226,10 @@ func (x *exchange) originFailed(err error, stale *cache.Entry, staleOK bool, kin
 	}
 	status, what := http.StatusBadGateway, "origin unreachable"
 	switch {
+	case stale != nil:
+		// A stored response exists but may not be served stale: RFC 9111
+		// 5.2.2.2 asks for 504 (Gateway Timeout) then.
+		status, what = http.StatusGatewayTimeout, "origin failed and the stored response must be revalidated"
 	case err == nil:
 		what = "origin answer unusable"
 	case origin.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
@@ -303,10 +313,12 @@ func (s *fillStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-type flushWriter struct{ w interface {
-	Write([]byte) (int, error)
-	Flush() error
-} }
+type flushWriter struct {
+	w interface {
+		Write([]byte) (int, error)
+		Flush() error
+	}
+}
 
 func (f flushWriter) Write(p []byte) (int, error) {
 	n, err := f.w.Write(p)
@@ -374,7 +386,7 @@ func (h *handler) runFill(j *fillJob) {
 		respTime = h.now()
 	}
 
-	a := cache.Analyze(j.facts, resp.StatusCode, resp.Header, &j.s.policy)
+	a := cache.Analyze(j.facts, resp.StatusCode, resp.Header, &j.s.policy, respTime)
 	native, known := cache.Identity, true
 	if ce := strings.TrimSpace(resp.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
 		native, known = cache.ParseEncoding(ce)
@@ -551,7 +563,7 @@ func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime tim
 		}
 		merged[k] = vs
 	}
-	a := cache.Analyze(j.facts, old.Status, merged, &j.s.policy)
+	a := cache.Analyze(j.facts, old.Status, merged, &j.s.policy, respTime)
 	e := j.f.NewEntry()
 	e.Key, e.VaryKey, e.Host, e.VaryNames, e.Tags = old.Key, old.VaryKey, old.Host, old.VaryNames, a.Tags
 	e.Status = old.Status
@@ -712,4 +724,3 @@ func sameHost(u *url.URL, host string) bool {
 	}
 	return strings.EqualFold(h, hh)
 }
-

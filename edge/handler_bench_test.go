@@ -100,4 +100,3 @@ func readHead(b *testing.B, br *bufio.Reader) int {
 	}
 	return cl
 }
-

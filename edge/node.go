@@ -32,7 +32,8 @@ var Version = "dev"
 // the admin server and (optionally) the demo origin. Create it with New,
 // then Start; Stop shuts it down; Reload swaps in a new config.
 type Node struct {
-	logger    *slog.Logger
+	logger    *slog.Logger // with component=node
+	base      *slog.Logger // as given, for the components
 	level     *slog.LevelVar
 	reg       *prometheus.Registry
 	met       *metrics
@@ -83,20 +84,22 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(n)
 	}
-	n.logger = n.logger.With("component", "node")
+	base := n.logger // components add their own "component"
+	n.logger = base.With("component", "node")
+	n.base = base
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.met = newMetrics()
 	n.reg.MustRegister(n.met.collectors()...)
 	n.originMet = origin.NewMetrics()
 	n.reg.MustRegister(n.originMet)
-	store, err := cache.New(c.Cache, cache.WithLogger(n.logger), cache.WithRegisterer(n.reg), cache.WithClock(n.now))
+	store, err := cache.New(c.Cache, cache.WithLogger(base), cache.WithRegisterer(n.reg), cache.WithClock(n.now))
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	n.store = store
 	n.fillCtx, n.fillCancel = context.WithCancel(context.Background())
-	n.handler = &handler{store: store, met: n.met, logger: n.logger.With("component", "http"), now: n.now, fillCtx: n.fillCtx}
+	n.handler = &handler{store: store, met: n.met, logger: base.With("component", "http"), now: n.now, fillCtx: n.fillCtx}
 	g, pools, err := n.buildGeneration(&c, 1)
 	if err != nil {
 		return nil, err
@@ -104,7 +107,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.genID, n.pools = 1, pools
 	n.handler.gen.Store(g)
 	if c.Demo != nil {
-		if n.demo, err = demo.New(*c.Demo, demo.WithLogger(n.logger)); err != nil {
+		if n.demo, err = demo.New(*c.Demo, demo.WithLogger(base)); err != nil {
 			return nil, fmt.Errorf("edge: demo origin: %w", err)
 		}
 	}
@@ -123,7 +126,7 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 	var pools []*origin.Pool
 	for i := range c.Sites {
 		sc := c.Sites[i]
-		pool, err := origin.NewPool(sc.Name, sc.Origins, origin.WithLogger(n.logger), origin.WithMetrics(n.originMet))
+		pool, err := origin.NewPool(sc.Name, sc.Origins, origin.WithLogger(n.base), origin.WithMetrics(n.originMet))
 		if err != nil {
 			for _, p := range pools {
 				p.Close()
@@ -173,7 +176,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if err := n.demo.Start(ctx); err != nil {
 			return fmt.Errorf("edge: demo origin: %w", err)
 		}
-		n.logger.Info("demo origin listening", "addr", n.demo.Addr())
 	}
 	h := &cfg.HTTP
 	n.httpSrv = &h1.Server{

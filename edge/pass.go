@@ -12,6 +12,14 @@ import (
 // errBodyTooLarge stops a request body over http.max_request_body.
 var errBodyTooLarge = errors.New("edge: request body too large")
 
+// clientBodyError is a failure reading the client's request body
+// (malformed chunking, the client gone): the client's fault, not the
+// origin's.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "edge: request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
 // limitedBody reads at most n bytes of a request body, then fails.
 type limitedBody struct {
 	r io.Reader
@@ -32,6 +40,9 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
+	if err != nil && err != io.EOF {
+		err = &clientBodyError{err}
+	}
 	return n, err
 }
 
@@ -56,6 +67,12 @@ func (x *exchange) servePass(result int) {
 		if errors.Is(err, errBodyTooLarge) {
 			h.met.rejected.WithLabelValues("body_too_large").Inc()
 			x.plainError(413, "request body too large", "body-too-large")
+			return
+		}
+		var cbe *clientBodyError
+		if errors.As(err, &cbe) {
+			h.met.rejected.WithLabelValues("bad_body").Inc()
+			x.plainError(400, "malformed request body", "bad-body")
 			return
 		}
 		x.originFailed(err, nil, false, fwdMethod)

@@ -14,13 +14,13 @@ import (
 type fwdKind uint8
 
 const (
-	fwdNone    fwdKind = iota
-	fwdURIMiss         // nothing stored
-	fwdVaryMiss        // stored responses vary and none matched
-	fwdStale           // stored response was stale (or purged soft)
-	fwdRequest         // the request's directives forced the forward
-	fwdPass            // hit-for-pass, or a request that must not share
-	fwdMethod          // a method the cache does not handle
+	fwdNone     fwdKind = iota
+	fwdURIMiss          // nothing stored
+	fwdVaryMiss         // stored responses vary and none matched
+	fwdStale            // stored response was stale (or purged soft)
+	fwdRequest          // the request's directives forced the forward
+	fwdPass             // hit-for-pass, or a request that must not share
+	fwdMethod           // a method the cache does not handle
 )
 
 var fwdNames = [...]string{"", "uri-miss", "vary-miss", "stale", "request", "bypass", "method"}

@@ -25,8 +25,12 @@ ce=$(curl -sf -o /dev/null -D - -H 'Accept-Encoding: gzip' http://127.0.0.1:8080
 [[ $cs1 == *fwd=uri-miss* ]] || fail "first request: Cache-Status '$cs1', want a miss"
 [[ $cs2 == *hit* ]] || fail "second request: Cache-Status '$cs2', want a hit"
 [[ $ce == gzip ]] || fail "gzip client got Content-Encoding '$ce'"
-curl -sf http://127.0.0.1:9090/metrics | grep -q '^edge_cache_lookups_total{result="hit",site="demo"} [1-9]' || fail "no hit in metrics"
-curl -sf http://127.0.0.1:9090/status | grep -q '"ready": true' || fail "status not ready"
+# Capture before grepping: grep -q exits at the first match, and with
+# pipefail the curl it cut off would fail the check.
+metrics=$(curl -sf http://127.0.0.1:9090/metrics) || fail "no metrics"
+grep -q '^edge_cache_lookups_total{result="hit",site="demo"} [1-9]' <<<"$metrics" || fail "no hit in metrics"
+status=$(curl -sf http://127.0.0.1:9090/status) || fail "no status"
+grep -q '"ready": true' <<<"$status" || fail "status not ready"
 kill -TERM "$pid"
 wait "$pid" || fail "edged exited with an error on SIGTERM"
 echo "smoke: ok (miss, hit, gzip hit, metrics, status, graceful stop)"

@@ -14,12 +14,20 @@ type Field struct {
 // Header is the list of a request's header fields in the order received.
 type Header []Field
 
-// Get returns the first value of the named field ("" if absent). The name
-// is compared case-insensitively.
+// Get returns the value of the named field ("" if absent), the name
+// compared case-insensitively. Several lines of the field are combined
+// into one comma-separated value (RFC 9110 5.3); only then does Get
+// allocate.
 func (h Header) Get(name string) string {
 	for i := range h {
 		if EqualFold(h[i].Name, name) {
-			return h[i].Value
+			v := h[i].Value
+			for j := i + 1; j < len(h); j++ {
+				if EqualFold(h[j].Name, name) {
+					v += ", " + h[j].Value
+				}
+			}
+			return v
 		}
 	}
 	return ""
