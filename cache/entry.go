@@ -64,15 +64,11 @@ type Entry struct {
 	// Tags are the surrogate keys for purge by tag.
 	Tags []string
 
-	// Status is the response status code.
-	Status int
 	// Header holds the stored response fields in wire form ("Name: value\r\n"
 	// lines), without hop-by-hop fields, Age, Content-Length,
 	// Content-Encoding, Vary, ETag and the surrogate-key fields, which are
 	// kept separately or generated per response.
 	Header []byte
-	// ContentType is the Content-Type field value.
-	ContentType string
 	// ETag and LastModified are the validators as sent by the origin.
 	ETag, LastModified string
 	// Vary is the Vary field value to send (the origin's, Accept-Encoding
@@ -97,11 +93,14 @@ type Entry struct {
 	// served when the origin fails.
 	StaleIfError time.Duration
 
-	// Prepared is free for the consumer to cache per-encoding data derived
-	// from the entry (edge keeps its prepared response heads there).
-	Prepared [NumEncodings]atomic.Pointer[Prepared]
+	// prepared is free for the consumer to cache data derived from the
+	// entry, per encoding (edge keeps its prepared response heads there):
+	// see Prepared and SetPrepared.
+	prepared atomic.Pointer[preparedSet]
 
-	seq          uint64 // purge sequence when the fill that made it started
+	seq uint64 // purge sequence when the fill that made it started
+	// Status is the response status code.
+	Status       int32
 	purged       atomic.Uint32
 	identityHits atomic.Int32
 	identity     atomic.Pointer[Entry] // the promoted identity item, while ristretto holds it
@@ -109,11 +108,36 @@ type Entry struct {
 	cost         int64
 }
 
-// Prepared is consumer data cached on an entry, tagged with the consumer's
-// generation (so that a config change can invalidate it).
-type Prepared struct {
-	Gen  uint64
-	Head []byte
+// preparedSet is the consumer data of one config generation.
+type preparedSet struct {
+	gen  uint64
+	data [NumEncodings][]byte
+}
+
+// Prepared returns the consumer data cached for an encoding under
+// generation gen (nil if none).
+func (e *Entry) Prepared(gen uint64, enc Encoding) []byte {
+	if p := e.prepared.Load(); p != nil && p.gen == gen {
+		return p.data[enc]
+	}
+	return nil
+}
+
+// SetPrepared caches consumer data for an encoding under generation gen
+// (data of older generations is dropped). It is copy-on-write: rare, and
+// safe against concurrent readers.
+func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) {
+	for {
+		old := e.prepared.Load()
+		n := &preparedSet{gen: gen}
+		if old != nil && old.gen == gen {
+			n.data = old.data
+		}
+		n.data[enc] = b
+		if e.prepared.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // IsVaryMarker reports whether e only records the Vary fields of the

@@ -321,10 +321,11 @@ func (s *Store) IdentityBody(e *Entry) ([]byte, bool) {
 
 // NoteIdentityHit counts an identity hit on an entry that does not store
 // its identity body and reports whether the decoded body should now be
-// kept (PromoteIdentity): from the second such hit on, the object is hot
-// for clients that cannot take compressed encodings.
+// kept (PromoteIdentity): a client that cannot take compressed encodings
+// asked for a stored object, so more such clients are likely. (Objects
+// fetched once and never asked for again stay compressed only.)
 func (s *Store) NoteIdentityHit(e *Entry) bool {
-	return e.identityHits.Add(1) == 2
+	return e.identityHits.Add(1) == 1
 }
 
 // PromoteIdentity stores a decoded identity body next to e, so later

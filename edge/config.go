@@ -90,7 +90,9 @@ type CompressionConfig struct {
 	// or a top-level wildcard ("text/*"). Default: text/*, JSON, JS, CSS,
 	// SVG, XML, wasm and a few more (see DefaultCompressibleTypes).
 	Types []string `yaml:"types"`
-	// GzipLevel is 1 (fastest) to 9 (smallest). Default 6.
+	// GzipLevel is 1 (fastest) to 9 (smallest). Default 5 (on typical
+	// text as small as 6, for a fifth less CPU; compression runs once per
+	// stored object).
 	GzipLevel int `yaml:"gzip_level"`
 	// BrotliLevel is 0 to 11. Default 5.
 	BrotliLevel int `yaml:"brotli_level"`
@@ -243,7 +245,7 @@ func (c *Config) SetDefaults() {
 		z.Types = append([]string(nil), DefaultCompressibleTypes...)
 	}
 	if z.GzipLevel == 0 {
-		z.GzipLevel = 6
+		z.GzipLevel = 5
 	}
 	if z.BrotliLevel == 0 {
 		z.BrotliLevel = 5

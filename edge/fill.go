@@ -496,14 +496,14 @@ func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, 
 	if len(a.VaryNames) > 0 {
 		e.VaryKey = head.VaryKey
 	}
-	e.Status = head.Status
+	e.Status = int32(head.Status)
 	if hdr.Get("Date") == "" {
 		hdr.Set("Date", head.ResponseTime.UTC().Format(http.TimeFormat))
 	}
 	e.Header = cache.HeaderBlock(hdr)
-	e.ContentType = hdr.Get("Content-Type")
-	e.ETag = hdr.Get("Etag")
-	e.LastModified = hdr.Get("Last-Modified")
+	// Cloned: a substring would keep the whole parsed origin header alive.
+	e.ETag = strings.Clone(hdr.Get("Etag"))
+	e.LastModified = strings.Clone(hdr.Get("Last-Modified"))
 	e.Native = native
 	e.ResponseTime = head.ResponseTime
 	e.CorrectedInitialAge = a.InitialAge(head.RequestTime, head.ResponseTime)
@@ -563,14 +563,13 @@ func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime tim
 		}
 		merged[k] = vs
 	}
-	a := cache.Analyze(j.facts, old.Status, merged, &j.s.policy, respTime)
+	a := cache.Analyze(j.facts, int(old.Status), merged, &j.s.policy, respTime)
 	e := j.f.NewEntry()
 	e.Key, e.VaryKey, e.Host, e.VaryNames, e.Tags = old.Key, old.VaryKey, old.Host, old.VaryNames, a.Tags
 	e.Status = old.Status
 	e.Header = cache.HeaderBlock(merged)
-	e.ContentType = old.ContentType
-	e.ETag = merged.Get("Etag")
-	e.LastModified = merged.Get("Last-Modified")
+	e.ETag = strings.Clone(merged.Get("Etag"))
+	e.LastModified = strings.Clone(merged.Get("Last-Modified"))
 	e.Vary = old.Vary
 	e.Native, e.Bodies, e.Size = old.Native, old.Bodies, old.Size
 	e.ResponseTime = respTime

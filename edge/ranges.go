@@ -173,7 +173,7 @@ func (x *exchange) serveRange(e *cache.Entry, spec string, result int, cs cacheS
 	}
 	// Several ranges: multipart/byteranges (RFC 9110 14.6). The stored
 	// Content-Type moves into each part.
-	ct := e.ContentType
+	ct := e.HeaderValue("Content-Type")
 	var boundary [12]byte
 	rand.Read(boundary[:])
 	bnd := hex.EncodeToString(boundary[:])

@@ -137,8 +137,8 @@ func (x *exchange) serveEntry(e *cache.Entry, result int, cs cacheStatus) {
 	b = append(b, "\r\nAge: "...)
 	b = strconv.AppendInt(b, int64(e.Age(x.h.now())/time.Second), 10)
 	b = append(b, "\r\n"...)
-	x.w.WriteRaw(e.Status, b, body)
-	x.done(result, e.Status, enc)
+	x.w.WriteRaw(int(e.Status), b, body)
+	x.done(result, int(e.Status), enc)
 }
 
 // done records metrics for an answered request.
@@ -157,11 +157,11 @@ func (x *exchange) hitPrefix() string { return "Cache-Status: " + x.g.csPrefix +
 // Content-Encoding, Content-Length and the start of Cache-Status. It is
 // built once per entry, encoding and config generation.
 func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []byte {
-	if p := e.Prepared[enc].Load(); p != nil && p.Gen == x.g.id {
-		return p.Head
+	if p := e.Prepared(x.g.id, enc); p != nil {
+		return p
 	}
 	b := make([]byte, 0, len(e.Header)+256)
-	b = h1.AppendStatusLine(b, e.Status)
+	b = h1.AppendStatusLine(b, int(e.Status))
 	b = append(b, e.Header...)
 	if e.ETag != "" {
 		b = append(b, "ETag: "...)
@@ -190,7 +190,7 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 		b = append(b, "Accept-Ranges: bytes\r\n"...)
 	}
 	b = append(b, x.hitPrefix()...)
-	e.Prepared[enc].Store(&cache.Prepared{Gen: x.g.id, Head: b})
+	e.SetPrepared(x.g.id, enc, b)
 	return b
 }
 
