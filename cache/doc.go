@@ -45,5 +45,6 @@
 // header bytes and a fixed per-object overhead estimate. Compressible
 // responses are normally stored compressed only; an identity body decoded
 // for clients that cannot take compression is kept as a separate, evictable
-// item once an object proves hot for such clients (PromoteIdentity).
+// item once such a client asks for a stored object (PromoteIdentity);
+// objects nobody asks for again stay compressed only.
 package cache

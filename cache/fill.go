@@ -56,6 +56,63 @@ type Fill struct {
 	reusable bool // entry may answer requests that arrive after the fill
 	waiters  int
 	private  bool // not registered (NewPrivateFill)
+
+	pooled     *[]byte // data came from bodyPools
+	recyclable bool    // the producer no longer needs data and nothing stored aliases it
+	recycled   bool    // data went back to its pool
+}
+
+// Body buffers of fills with a known length come from these pools (by
+// capacity class) and go back once the fill is over, nobody reads it and
+// the stored entry does not point into it (compressed objects): on a
+// miss-heavy load this is the largest single piece of garbage per fill.
+var bodyClasses = [...]int{4 << 10, 16 << 10, 64 << 10, 256 << 10}
+
+var bodyPools [len(bodyClasses)]sync.Pool
+
+func bodyBuffer(n int64) ([]byte, *[]byte) {
+	for i, c := range bodyClasses {
+		if n <= int64(c) {
+			if p, ok := bodyPools[i].Get().(*[]byte); ok {
+				return (*p)[:0], p
+			}
+			b := make([]byte, 0, c)
+			return b, &b
+		}
+	}
+	return make([]byte, 0, n), nil
+}
+
+func putBodyBuffer(p *[]byte) {
+	for i, c := range bodyClasses {
+		if cap(*p) == c {
+			bodyPools[i].Put(p)
+			return
+		}
+	}
+}
+
+// Recyclable tells the fill that the producer is done with Body and that
+// nothing stored points into it: the buffer may be reused once every
+// reader has finished.
+func (f *Fill) Recyclable() {
+	f.mu.Lock()
+	f.recyclable = true
+	f.maybeRecycle()
+	f.mu.Unlock()
+}
+
+// maybeRecycle returns the body buffer to its pool when the fill is done,
+// the producer allowed it and no reader holds a view of it (f.mu held).
+func (f *Fill) maybeRecycle() {
+	if f.pooled == nil || f.recycled || !f.recyclable || !f.done || len(f.readers) > 0 || f.windowed {
+		return
+	}
+	f.recycled = true
+	*f.pooled = f.data[:0]
+	f.data = nil
+	putBodyBuffer(f.pooled)
+	f.pooled = nil
 }
 
 // FillHead is what a fill's readers learn once the response header is in.
@@ -279,7 +336,7 @@ func (f *Fill) SetHead(h *FillHead) {
 	defer f.mu.Unlock()
 	f.head = h
 	if h.ContentLength > 0 && h.ContentLength <= f.store.cfg.Load().MaxObjectSize {
-		f.data = make([]byte, 0, h.ContentLength)
+		f.data, f.pooled = bodyBuffer(h.ContentLength)
 	}
 	f.broadcast()
 }
@@ -359,6 +416,7 @@ func (f *Fill) Finish(e *Entry, reusable bool, err error) {
 		f.err = ErrFillAborted
 	}
 	f.broadcast()
+	f.maybeRecycle()
 	f.mu.Unlock()
 	if !f.reusable && !f.private {
 		f.store.removeFlight(f)
@@ -423,12 +481,13 @@ type FillReader struct {
 }
 
 // NewReader attaches a reader at the start of the body. It fails on a
-// windowed fill that has already dropped bytes: the caller must fetch for
-// itself.
+// windowed fill that has already dropped bytes, and on a finished fill
+// whose body buffer was recycled (its Result holds the entry): the caller
+// must then use the entry or fetch for itself.
 func (f *Fill) NewReader() (*FillReader, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.windowed && f.base > 0 {
+	if (f.windowed && f.base > 0) || f.recycled {
 		return nil, false
 	}
 	r := &FillReader{f: f}
@@ -498,6 +557,7 @@ func (r *FillReader) Close() {
 		f.trim()
 		f.broadcast()
 	}
+	f.maybeRecycle()
 }
 
 // NewPrivateFill returns a fill that nobody can join (for requests that

@@ -71,21 +71,26 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 	}
 	// Collect first: flagging hard-purged entries edits the maps.
 	var victims []*Entry
+	variants := func(e *Entry) {
+		for ; e != nil; e = e.nextVariant {
+			victims = append(victims, e)
+		}
+	}
 	switch {
 	case req.All:
 		for _, keys := range ix.byHost {
-			for _, es := range keys {
-				victims = append(victims, es...)
+			for _, e := range keys {
+				variants(e)
 			}
 		}
 	default:
 		for _, h := range req.Hosts {
-			for _, es := range ix.byHost[h] {
-				victims = append(victims, es...)
+			for _, e := range ix.byHost[h] {
+				variants(e)
 			}
 		}
 		for _, k := range req.Keys {
-			victims = append(victims, ix.byHost[keyHost(k)][k]...)
+			variants(ix.byHost[keyHost(k)][k])
 		}
 		for _, p := range req.Prefixes {
 			h, whole := prefixHost(p)
@@ -93,9 +98,9 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 				if whole && host != h {
 					continue
 				}
-				for k, es := range keys {
+				for k, e := range keys {
 					if strings.HasPrefix(k, p) {
-						victims = append(victims, es...)
+						variants(e)
 					}
 				}
 			}
@@ -161,7 +166,7 @@ func prefixHost(p string) (string, bool) {
 // index maps hosts, keys and tags to stored entries, for purges.
 type index struct {
 	mu      sync.Mutex
-	byHost  map[string]map[string][]*Entry // host → primary key → entries
+	byHost  map[string]map[string]*Entry // host → primary key → entries (linked by nextVariant)
 	byTag   map[string]map[*Entry]struct{}
 	markers []marker
 
@@ -174,7 +179,7 @@ type marker struct {
 }
 
 func (ix *index) init() {
-	ix.byHost = make(map[string]map[string][]*Entry)
+	ix.byHost = make(map[string]map[string]*Entry)
 	ix.byTag = make(map[string]map[*Entry]struct{})
 }
 
@@ -196,10 +201,11 @@ func (ix *index) add(e *Entry) bool {
 	}
 	keys := ix.byHost[e.Host]
 	if keys == nil {
-		keys = make(map[string][]*Entry)
+		keys = make(map[string]*Entry)
 		ix.byHost[e.Host] = keys
 	}
-	keys[e.Key] = append(keys[e.Key], e)
+	e.nextVariant = keys[e.Key]
+	keys[e.Key] = e
 	for _, t := range e.Tags {
 		set := ix.byTag[t]
 		if set == nil {
@@ -221,20 +227,28 @@ func (ix *index) remove(e *Entry) {
 
 func (ix *index) removeLocked(e *Entry) {
 	keys := ix.byHost[e.Host]
-	es := keys[e.Key]
-	i := slices.Index(es, e)
-	if i < 0 {
-		return // not indexed (already removed by a purge)
-	}
-	es = slices.Delete(es, i, i+1)
-	if len(es) == 0 {
-		delete(keys, e.Key)
-		if len(keys) == 0 {
-			delete(ix.byHost, e.Host)
+	head := keys[e.Key]
+	switch {
+	case head == e:
+		if e.nextVariant == nil {
+			delete(keys, e.Key)
+			if len(keys) == 0 {
+				delete(ix.byHost, e.Host)
+			}
+		} else {
+			keys[e.Key] = e.nextVariant
 		}
-	} else {
-		keys[e.Key] = es
+	default:
+		prev := head
+		for prev != nil && prev.nextVariant != e {
+			prev = prev.nextVariant
+		}
+		if prev == nil {
+			return // not indexed (already removed by a purge)
+		}
+		prev.nextVariant = e.nextVariant
 	}
+	e.nextVariant = nil
 	for _, t := range e.Tags {
 		if set := ix.byTag[t]; set != nil {
 			delete(set, e)

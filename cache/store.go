@@ -250,6 +250,7 @@ func (s *Store) Put(e *Entry, ttl time.Duration) bool {
 	if ttl <= 0 {
 		return false
 	}
+	e.pack()
 	e.cost = e.computeCost()
 	if !s.idx.add(e) {
 		s.met.rejections.WithLabelValues("purged").Inc()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,8 +200,8 @@ func (z *compressor) compressible(contentType string, size int64) bool {
 	if !z.enabled || (size >= 0 && size < z.minSize) {
 		return false
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	mt := mediaType(contentType)
+	if mt == "" {
 		return false
 	}
 	if z.exact[mt] {
@@ -210,6 +209,24 @@ func (z *compressor) compressible(contentType string, size int64) bool {
 	}
 	major, _, _ := strings.Cut(mt, "/")
 	return z.wildcard[major]
+}
+
+// mediaType returns the type/subtype of a Content-Type value in lower case
+// ("" if it has none), without parsing parameters.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	ct = strings.TrimSpace(ct)
+	if strings.Count(ct, "/") != 1 || strings.ContainsAny(ct, " \t\"") {
+		return ""
+	}
+	for i := 0; i < len(ct); i++ {
+		if 'A' <= ct[i] && ct[i] <= 'Z' {
+			return strings.ToLower(ct)
+		}
+	}
+	return ct
 }
 
 // noteClient records one client's preference.
@@ -262,26 +279,37 @@ func (z *compressor) encode(body []byte, leader cache.Encoding) (bodies [cache.N
 	return bodies
 }
 
+// scratch buffers for compressor output, copied out at their exact size.
+var scratchBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 func (z *compressor) gzip(body []byte) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(body)/3 + 64)
+	buf := scratchBufs.Get().(*bytes.Buffer)
+	buf.Reset()
 	w := z.gzPool.Get().(*gzip.Writer)
-	w.Reset(&buf)
+	w.Reset(buf)
 	w.Write(body)
 	w.Close()
 	z.gzPool.Put(w)
-	return exact(buf.Bytes())
+	out := append(make([]byte, 0, buf.Len()), buf.Bytes()...)
+	if buf.Cap() <= 1<<20 {
+		scratchBufs.Put(buf)
+	}
+	return out
 }
 
 func (z *compressor) brotli(body []byte) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(body)/3 + 64)
+	buf := scratchBufs.Get().(*bytes.Buffer)
+	buf.Reset()
 	w := z.brPool.Get().(*brotli.Writer)
-	w.Reset(&buf)
+	w.Reset(buf)
 	w.Write(body)
 	w.Close()
 	z.brPool.Put(w)
-	return exact(buf.Bytes())
+	out := append(make([]byte, 0, buf.Len()), buf.Bytes()...)
+	if buf.Cap() <= 1<<20 {
+		scratchBufs.Put(buf)
+	}
+	return out
 }
 
 // exact returns b in a slice of its own length, so that a stored body

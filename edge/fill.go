@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -52,27 +53,22 @@ func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 	} else {
 		f, leader = h.store.Begin(fullKey, stale == nil)
 		if !leader {
-			if e, err, done := f.Result(); done && err == nil && e != nil {
-				// A fill finished moments ago; ristretto may not show its
-				// entry yet. It answers this request only if it is the
-				// variant this request selects.
-				if len(e.VaryNames) > 0 && cache.SecondaryKey(e.VaryNames, &x.r.Header) != e.VaryKey {
-					full := strings.Clone(x.key) + "\x00" + cache.SecondaryKey(e.VaryNames, &x.r.Header)
-					x.fetch(full, nil, fwdVaryMiss)
-					return
-				}
-				if d := e.Decide(&x.rcc, h.now()); d.Use != cache.UseRevalidate {
-					x.serveEntry(e, resHit, cacheStatus{hit: true, hasTTL: true, ttl: d.TTL, collapsed: true})
-					return
-				}
+			if x.serveFinished(f) {
+				return
+			}
+			if _, _, done := f.Result(); done {
 				f, leader = h.store.Begin(fullKey, false)
 			}
 		}
 	}
 	rd, ok := f.NewReader()
 	if !ok {
-		// A fill streaming a large uncacheable body has moved past its
-		// start: this request fetches on its own.
+		// The fill finished meanwhile (its entry answers), or it streams a
+		// large uncacheable body and has moved past its start: then this
+		// request fetches on its own.
+		if x.serveFinished(f) {
+			return
+		}
 		f, leader = h.store.NewPrivateFill(fullKey), true
 		rd, _ = f.NewReader()
 	}
@@ -81,6 +77,28 @@ func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 		go h.runFill(x.fillJob(f, stale))
 	}
 	x.readFill(f, rd, leader, stale, kind, fullKey)
+}
+
+// serveFinished answers from a fill that finished moments ago with a
+// stored entry (ristretto may not show it yet), if that entry is the
+// variant this request selects and usable for it. It reports whether it
+// answered.
+func (x *exchange) serveFinished(f *cache.Fill) bool {
+	e, err, done := f.Result()
+	if !done || err != nil || e == nil {
+		return false
+	}
+	if len(e.VaryNames) > 0 && cache.SecondaryKey(e.VaryNames, &x.r.Header) != e.VaryKey {
+		full := strings.Clone(x.key) + "\x00" + cache.SecondaryKey(e.VaryNames, &x.r.Header)
+		x.fetch(full, nil, fwdVaryMiss)
+		return true
+	}
+	d := e.Decide(&x.rcc, x.h.now())
+	if d.Use == cache.UseRevalidate {
+		return false
+	}
+	x.serveEntry(e, resHit, cacheStatus{hit: true, hasTTL: true, ttl: d.TTL, collapsed: true})
+	return true
 }
 
 // fillJob prepares the origin request for a fill led by this request.
@@ -405,6 +423,11 @@ func (h *handler) runFill(j *fillJob) {
 		h.met.uncacheable.WithLabelValues(reason).Inc()
 	}
 	hdr := cleanResponseHeader(resp.Header)
+	if hdr.Get("Date") == "" {
+		// RFC 9110 6.6.1: a cache adds Date to a response that has none.
+		// Before the head is published: readers share this map.
+		hdr.Set("Date", respTime.UTC().Format(http.TimeFormat))
+	}
 	head := &cache.FillHead{
 		Status:        resp.StatusCode,
 		Header:        hdr,
@@ -467,6 +490,9 @@ func (h *handler) runFill(j *fillJob) {
 		f.Finish(nil, false, nil)
 		return
 	}
+	if !aliases(e, f.Body()) {
+		f.Recyclable()
+	}
 	ttl := e.StoreTTL(respTime, *j.s.cfg.Keep)
 	stored := h.store.Put(e, ttl)
 	if stored && len(e.VaryNames) > 0 {
@@ -475,6 +501,25 @@ func (h *handler) runFill(j *fillJob) {
 		h.store.Put(marker, ttl)
 	}
 	f.Finish(e, stored && !e.Purged(), nil)
+}
+
+// aliases reports whether any stored body of e points into buf.
+func aliases(e *cache.Entry, buf []byte) bool {
+	if cap(buf) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf[:1])))
+	hi := lo + uintptr(cap(buf))
+	for _, b := range e.Bodies {
+		if cap(b) == 0 {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1])))
+		if p >= lo && p < hi {
+			return true
+		}
+	}
+	return false
 }
 
 // passable reports whether an uncacheable reason says the URL answers
@@ -497,9 +542,6 @@ func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, 
 		e.VaryKey = head.VaryKey
 	}
 	e.Status = int32(head.Status)
-	if hdr.Get("Date") == "" {
-		hdr.Set("Date", head.ResponseTime.UTC().Format(http.TimeFormat))
-	}
 	e.Header = cache.HeaderBlock(hdr)
 	// Cloned: a substring would keep the whole parsed origin header alive.
 	e.ETag = strings.Clone(hdr.Get("Etag"))
@@ -592,18 +634,17 @@ var hopByHop = map[string]bool{
 	"Transfer-Encoding": true, "Upgrade": true, "Proxy-Authenticate": true, "Proxy-Authorization": true,
 }
 
-// cleanResponseHeader copies an origin response's fields without
-// hop-by-hop ones and those named in Connection.
+// cleanResponseHeader removes, in place, the hop-by-hop fields of an origin
+// response (and those named in Connection) and its Content-Length (the
+// node frames bodies itself). It returns h.
 func cleanResponseHeader(h http.Header) http.Header {
-	out := make(http.Header, len(h))
 	listed := connectionListed(h.Values("Connection"))
-	for k, vs := range h {
+	for k := range h {
 		if hopByHop[k] || listed[k] || k == "Content-Length" {
-			continue
+			delete(h, k)
 		}
-		out[k] = vs
 	}
-	return out
+	return h
 }
 
 func connectionListed(vals []string) map[string]bool {

@@ -193,6 +193,8 @@ func (x *exchange) gatewayTimeoutOnlyIfCached() {
 func (x *exchange) optionsStar() {
 	b := append(x.w.Scratch(), "HTTP/1.1 204 No Content\r\nAllow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\nDate: "...)
 	b = append(b, h1.HTTPDate()...)
-	b = append(b, "\r\n"...)
+	b = append(b, "\r\nCache-Status: "...)
+	b = append(b, x.g.csPrefix...)
+	b = append(b, "detail=options\r\n"...)
 	x.w.WriteRaw(204, b, nil)
 }

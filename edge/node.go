@@ -186,6 +186,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MaxHeaderBytes:    int(h.MaxHeaderBytes),
 		MaxURIBytes:       int(h.MaxURIBytes),
 		MaxConns:          h.MaxConnections,
+		ErrorFields:       []byte("Cache-Status: " + cfg.Node.ID + "; detail=rejected\r\n"),
 		OnReject:          func(reason string) { n.met.rejected.WithLabelValues(reason).Inc() },
 		OnConnOpen:        func() { n.met.connsOpen.Inc(); n.met.connsTotal.Inc() },
 		OnConnClose:       func() { n.met.connsOpen.Dec() },
@@ -304,6 +305,9 @@ func (n *Node) Reload(cfg *Config) (err error) {
 		return err
 	}
 	old := n.cfg.Load()
+	if c.Node.ID != old.Node.ID {
+		return errors.New("node.id: cannot change on reload (restart the node)")
+	}
 	if !slices.Equal(c.HTTP.Listen, old.HTTP.Listen) {
 		return errors.New("http.listen: cannot change on reload (restart the node)")
 	}

@@ -195,8 +195,8 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 }
 
 // identity returns the identity body of an entry that stores only
-// compressed encodings: promoted, or decoded now (and promoted on the
-// second such hit).
+// compressed encodings: promoted, or decoded now and kept (promoted) for
+// the next identity hits.
 func (x *exchange) identity(e *cache.Entry) ([]byte, bool) {
 	st := x.h.store
 	if b, ok := st.IdentityBody(e); ok {

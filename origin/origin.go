@@ -112,6 +112,9 @@ func (o *Origin) newTransport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		WriteBufferSize:       16 << 10,
 		ReadBufferSize:        32 << 10,
+		// A response header this large is an origin fault; Go's default
+		// (10 MB) would let one origin make every fill allocate that much.
+		MaxResponseHeaderBytes: 256 << 10,
 	}
 	if o.base.Scheme == "https" {
 		tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -156,7 +156,8 @@ func (w *Response) WriteHead(status int, h http.Header, contentLength int64) err
 	w.noBody = w.req.Method == "HEAD" || bodyless(status)
 	b := w.wbuf
 	b = appendStatusLine(b, status)
-	keys := make([]string, 0, len(h))
+	var stack [32]string
+	keys := stack[:0]
 	for k := range h {
 		if skipField(k) {
 			continue
@@ -312,7 +313,9 @@ func (w *Response) writeError(status int, msg string) {
 	b := appendStatusLine(w.wbuf, status)
 	b = append(b, "Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nDate: "...)
 	b = append(b, HTTPDate()...)
-	b = append(b, "\r\nContent-Length: "...)
+	b = append(b, "\r\n"...)
+	b = append(b, w.c.s.ErrorFields...)
+	b = append(b, "Content-Length: "...)
 	b = strconv.AppendInt(b, int64(len(msg)+1), 10)
 	b = append(b, crlf...)
 	b = append(b, w.connTail()...)

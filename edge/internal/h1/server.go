@@ -73,6 +73,9 @@ type Server struct {
 	OnConnOpen, OnConnClose func()
 	// OnPanic, if set, is called with the value of a recovered handler panic.
 	OnPanic func(v any)
+	// ErrorFields are extra header lines ("Name: value\r\n" each) added to
+	// the responses the server writes itself (rejections, 500s).
+	ErrorFields []byte
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
