@@ -292,10 +292,6 @@ func (s *Store) InFlight() int {
 	return n
 }
 
-// Seq is the purge sequence number when the fill began; entries it
-// produces must carry it (NewEntry does).
-func (f *Fill) Seq() uint64 { return f.seq }
-
 // Waiters returns how many requests joined the fill after its leader.
 func (f *Fill) Waiters() int {
 	f.mu.Lock()
@@ -351,13 +347,6 @@ func (f *Fill) Windowed() {
 	f.trim()
 }
 
-// IsWindowed reports whether Windowed was called.
-func (f *Fill) IsWindowed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.windowed
-}
-
 // Write appends body bytes (copied). On a windowed fill it blocks while
 // the fill is windowBytes ahead of its slowest reader, and fails with
 // ErrNoReaders once no reader is left.
@@ -380,13 +369,6 @@ func (f *Fill) Write(ctx context.Context, p []byte) error {
 	f.data = append(f.data, p...)
 	f.broadcast()
 	return nil
-}
-
-// Size returns how many body bytes have been written.
-func (f *Fill) Size() int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.base + int64(len(f.data))
 }
 
 // Body returns the whole body of a fill that is not windowed (the bytes

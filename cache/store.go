@@ -303,10 +303,6 @@ func (s *Store) onExit(e *Entry) {
 	}
 }
 
-// Seq returns the current purge sequence number; a fill records it when
-// it begins.
-func (s *Store) Seq() uint64 { return s.seq.Load() }
-
 // IdentityBody returns the identity body of e: stored, or promoted after
 // earlier identity hits. The second result is false when the caller must
 // decode it from another encoding.

@@ -148,9 +148,8 @@ type compressor struct {
 	// demand counts, per encoding, the clients (connections) that prefer
 	// it, halved every demandHalfLife: an encoding nobody asks for is not
 	// built at fill time.
-	demand     [cache.NumEncodings]atomic.Int64
-	lastDecay  atomic.Int64
-	compressed [cache.NumEncodings]atomic.Int64
+	demand    [cache.NumEncodings]atomic.Int64
+	lastDecay atomic.Int64
 }
 
 const demandHalfLife = time.Minute
@@ -267,14 +266,11 @@ func (z *compressor) encode(body []byte, leader cache.Encoding) (bodies [cache.N
 		return bodies
 	}
 	bodies[cache.Gzip] = gz
-	z.compressed[cache.Gzip].Add(1)
 	if z.wanted(cache.Brotli, leader) {
 		bodies[cache.Brotli] = z.brotli(body)
-		z.compressed[cache.Brotli].Add(1)
 	}
 	if z.wanted(cache.Zstd, leader) {
 		bodies[cache.Zstd] = exact(z.zstdEnc.EncodeAll(body, make([]byte, 0, len(body)/3+64)))
-		z.compressed[cache.Zstd].Add(1)
 	}
 	return bodies
 }

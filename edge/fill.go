@@ -3,10 +3,12 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -118,18 +120,13 @@ func (x *exchange) fillJob(f *cache.Fill, stale *cache.Entry) *fillJob {
 	}
 }
 
-// headWait bounds how long a request waits for a fill's response header.
-func (x *exchange) headWait() time.Duration {
-	o := &x.s.cfg.Origins[0]
-	return o.ConnectTimeout + o.ResponseHeaderTimeout + 5*time.Second
-}
-
 // readFill answers this request from a fill.
 func (x *exchange) readFill(f *cache.Fill, rd *cache.FillReader, leader bool, stale *cache.Entry, kind fwdKind, fullKey string) {
 	h := x.h
-	ctx, cancel := context.WithTimeout(h.fillCtx, x.headWait())
-	head, err := rd.Head(ctx)
-	cancel()
+	// No timeout of our own: the fill always finishes, bounded by the
+	// origin's connect, response-header and body-idle timeouts, and the
+	// node's stop cancels fillCtx.
+	head, err := rd.Head(h.fillCtx)
 	staleOK := stale != nil && stale.Decide(&x.rcc, h.now()).StaleOnError
 	if head == nil {
 		if e, ferr, done := f.Result(); err == nil && done && ferr == nil && e != nil {
@@ -180,9 +177,7 @@ func (x *exchange) readFill(f *cache.Fill, rd *cache.FillReader, leader bool, st
 		waitEntry = true
 	}
 	if waitEntry {
-		ctx, cancel := context.WithTimeout(h.fillCtx, x.headWait())
-		e, err := f.Wait(ctx)
-		cancel()
+		e, err := f.Wait(h.fillCtx)
 		if err == nil && e != nil {
 			x.serveEntry(e, result, cs)
 			return
@@ -369,6 +364,8 @@ func (x *exchange) backgroundRefresh(fullKey string, stale *cache.Entry) {
 	go x.h.runFill(x.fillJob(f, stale))
 }
 
+var errFillPanic = errors.New("edge: fill failed (internal error)")
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // runFill fetches from the origin and feeds the fill; it runs on its own
@@ -376,8 +373,17 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // others.
 func (h *handler) runFill(j *fillJob) {
 	f := j.f
+	defer func() {
+		// A bug must not take the node down, nor leave readers waiting:
+		// every fill finishes.
+		if v := recover(); v != nil {
+			h.met.panics.Inc()
+			h.logger.Error("fill panic", "key", j.primary, "err", fmt.Sprint(v), "stack", string(debug.Stack()))
+			f.Finish(nil, false, errFillPanic)
+		}
+	}()
 	reqTime := h.now()
-	resp, err := j.s.pool.Do(j.req)
+	resp, err := j.s.pool.Do(h.fillCtx, j.req)
 	if err != nil {
 		f.Finish(nil, false, err)
 		return
@@ -396,7 +402,7 @@ func (h *handler) runFill(j *fillJob) {
 		j.stale = nil
 		delete(j.req.Header, "If-None-Match")
 		delete(j.req.Header, "If-Modified-Since")
-		if resp, err = j.s.pool.Do(j.req); err != nil {
+		if resp, err = j.s.pool.Do(h.fillCtx, j.req); err != nil {
 			f.Finish(nil, false, err)
 			return
 		}
@@ -670,7 +676,8 @@ var fillSkip = map[string]bool{
 	"Expect": true, "Content-Length": true,
 }
 
-// originRequest builds the request to the origin from the client's: the
+// originRequest builds the request to the origin (to be sent with
+// origin.Pool.Do, which binds it to a context) from the client's: the
 // normalised target, end-to-end fields (for a fill without the
 // conditional and range fields), Via and X-Forwarded-For added. Every
 // string is copied: the request outlives the client's buffer.
@@ -745,7 +752,7 @@ func (x *exchange) originRequest(method string, body io.Reader, forFill bool, st
 			req.TransferEncoding = []string{"chunked"}
 		}
 	}
-	return req.WithContext(x.h.fillCtx)
+	return req
 }
 
 // sameHost reports whether a Location-style URL refers to host (for

@@ -80,7 +80,7 @@ func newMetrics() *metrics {
 		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edge_http_panics_total",
-			Help: "Request handler panics recovered (each answered 500 and logged).",
+			Help: "Panics recovered in request handlers (answered 500) and fills (failed), each logged.",
 		}),
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_cache_served_bytes_total",

@@ -132,18 +132,8 @@ func (x *exchange) serveRange(e *cache.Entry, spec string, result int, cs cacheS
 		b = h1.AppendStatusLine(b, status)
 		b = append(b, e.Header...)
 		// RFC 9110 15.3.7: the fields a 200 would carry. The ranges are
-		// of the identity representation, whose validator is weak when
-		// it was derived from the origin's encoding.
-		if e.ETag != "" {
-			b = append(b, "ETag: "...)
-			if e.Native != cache.Identity && !strings.HasPrefix(e.ETag, "W/") {
-				b = append(b, "W/"...)
-			}
-			b = append(b, e.ETag+"\r\n"...)
-		}
-		if e.Vary != "" {
-			b = append(b, "Vary: "+e.Vary+"\r\n"...)
-		}
+		// of the identity representation.
+		b = appendValidatorFields(b, e, cache.Identity)
 		b = append(b, "Accept-Ranges: bytes\r\nAge: "+age+"\r\nCache-Status: "...)
 		b = cs.append(b, x.g.csPrefix)
 		return append(b, "\r\n"...)

@@ -163,19 +163,7 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 	b := make([]byte, 0, len(e.Header)+256)
 	b = h1.AppendStatusLine(b, int(e.Status))
 	b = append(b, e.Header...)
-	if e.ETag != "" {
-		b = append(b, "ETag: "...)
-		if enc != e.Native && !strings.HasPrefix(e.ETag, "W/") {
-			b = append(b, "W/"...) // a derived encoding is a different representation
-		}
-		b = append(b, e.ETag...)
-		b = append(b, "\r\n"...)
-	}
-	if e.Vary != "" {
-		b = append(b, "Vary: "...)
-		b = append(b, e.Vary...)
-		b = append(b, "\r\n"...)
-	}
+	b = appendValidatorFields(b, e, enc)
 	if enc != cache.Identity {
 		b = append(b, "Content-Encoding: "...)
 		b = append(b, enc.String()...)
@@ -191,6 +179,26 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 	}
 	b = append(b, x.hitPrefix()...)
 	e.SetPrepared(x.g.id, enc, b)
+	return b
+}
+
+// appendValidatorFields appends the ETag and Vary fields for one encoding
+// of an entry. The ETag of an encoding the cache derived from the origin's
+// is weak: it is a different representation (RFC 9110 8.8.3).
+func appendValidatorFields(b []byte, e *cache.Entry, enc cache.Encoding) []byte {
+	if e.ETag != "" {
+		b = append(b, "ETag: "...)
+		if enc != e.Native && !strings.HasPrefix(e.ETag, "W/") {
+			b = append(b, "W/"...)
+		}
+		b = append(b, e.ETag...)
+		b = append(b, "\r\n"...)
+	}
+	if e.Vary != "" {
+		b = append(b, "Vary: "...)
+		b = append(b, e.Vary...)
+		b = append(b, "\r\n"...)
+	}
 	return b
 }
 
@@ -237,19 +245,7 @@ func (x *exchange) notModified(e *cache.Entry, enc cache.Encoding, result int, c
 			b = append(b, "\r\n"...)
 		}
 	}
-	if e.ETag != "" {
-		b = append(b, "ETag: "...)
-		if enc != e.Native && !strings.HasPrefix(e.ETag, "W/") {
-			b = append(b, "W/"...)
-		}
-		b = append(b, e.ETag...)
-		b = append(b, "\r\n"...)
-	}
-	if e.Vary != "" {
-		b = append(b, "Vary: "...)
-		b = append(b, e.Vary...)
-		b = append(b, "\r\n"...)
-	}
+	b = appendValidatorFields(b, e, enc)
 	b = append(b, "Age: "...)
 	b = strconv.AppendInt(b, int64(e.Age(x.h.now())/time.Second), 10)
 	b = append(b, "\r\nCache-Status: "...)

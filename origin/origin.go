@@ -165,17 +165,17 @@ func IsConnect(err error) bool {
 // longer than the origin's BodyIdleTimeout.
 var ErrBodyIdle = errors.New("origin: response body idle timeout")
 
-// Do sends req to the site's origin: it sets the URL's scheme and host
-// from the origin (req.URL's path and query are kept) and the Host header
-// (HostHeader, else the req.Host the caller set). The response body is
-// watched for BodyIdleTimeout; closing it releases the connection.
-func (p *Pool) Do(req *http.Request) (*http.Response, error) {
+// Do sends req to the site's origin under ctx: it sets the URL's scheme
+// and host from the origin (req.URL's path and query are kept) and the
+// Host header (HostHeader, else the req.Host the caller set). The response
+// body is watched for BodyIdleTimeout; closing it releases the connection.
+func (p *Pool) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	o := p.origins[0]
 	req.URL.Scheme, req.URL.Host = o.base.Scheme, o.base.Host
 	if o.cfg.HostHeader != "" {
 		req.Host = o.cfg.HostHeader
 	}
-	ctx, cancel := context.WithCancel(req.Context())
+	ctx, cancel := context.WithCancel(ctx)
 	req = req.WithContext(ctx)
 	start := time.Now()
 	resp, err := o.tr.RoundTrip(req)

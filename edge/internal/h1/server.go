@@ -269,11 +269,3 @@ func (s *Server) closeIdle() {
 		}
 	}
 }
-
-// ActiveConns returns the number of open client connections.
-func (s *Server) ActiveConns() int {
-	s.init()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
