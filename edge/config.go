@@ -72,6 +72,10 @@ type AdminConfig struct {
 	// Listen is the admin address. Default "127.0.0.1:9090". Only loopback
 	// addresses are accepted until admin authentication exists.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the admin
+	// listener (CPU, heap, goroutines, traces). Default false. Read at
+	// start; a reload cannot change it.
+	Pprof bool `yaml:"pprof"`
 }
 
 // CompressionConfig controls the encodings stored for compressible

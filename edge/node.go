@@ -314,6 +314,9 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	if c.Admin.Listen != old.Admin.Listen {
 		return errors.New("admin.listen: cannot change on reload (restart the node)")
 	}
+	if c.Admin.Pprof != old.Admin.Pprof {
+		return errors.New("admin.pprof: cannot change on reload (restart the node)")
+	}
 	if (c.Demo == nil) != (old.Demo == nil) || (c.Demo != nil && c.Demo.Listen != old.Demo.Listen) {
 		return errors.New("demo: cannot change on reload (restart the node)")
 	}

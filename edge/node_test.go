@@ -211,3 +211,29 @@ func TestAdminEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// Go profiles are served on the admin listener only when admin.pprof is
+// set.
+func TestAdminPprof(t *testing.T) {
+	o := origintest.New(t)
+	get := func(n *edgetest.Node, path string) (int, string) {
+		resp, err := http.Get(n.Admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	off := edgetest.Start(t, edgetest.SiteConfig(o.URL))
+	if code, _ := get(off, "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("pprof off: /debug/pprof/ answered %d, want 404", code)
+	}
+	on := edgetest.Start(t, "admin:\n  pprof: true\n"+edgetest.SiteConfig(o.URL))
+	if code, body := get(on, "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("pprof on: /debug/pprof/ answered %d %.80q", code, body)
+	}
+	if code, body := get(on, "/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Errorf("pprof on: heap answered %d %.80q", code, body)
+	}
+}
