@@ -450,6 +450,12 @@ func (f *Fill) trim() {
 	if cut <= 0 || (cut < 1<<20 && cut < int64(len(f.data))) {
 		return
 	}
+	if cut == int64(len(f.data)) {
+		// Everything was taken: the next Write starts a buffer sized to
+		// what arrives (a small body costs no window-sized buffer).
+		f.data, f.base = nil, f.base+cut
+		return
+	}
 	rest := make([]byte, int64(len(f.data))-cut, max(int64(cap(f.data))-cut, 64<<10))
 	copy(rest, f.data[cut:])
 	f.data, f.base = rest, f.base+cut

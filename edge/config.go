@@ -122,8 +122,12 @@ type SiteConfig struct {
 	// ("www.example.com"), wildcards for any subdomain ("*.example.com")
 	// or "*" for any host (one site at most). Ports are ignored. Required.
 	Hosts []string `yaml:"hosts"`
-	// Origins are the site's origin servers (exactly one in this version).
+	// Origins are the site's origin servers: primaries, and optionally
+	// backups used only while no primary is healthy.
 	Origins []origin.Config `yaml:"origins"`
+	// OriginPolicy is how the site chooses among its origins (probes,
+	// lowest-latency or consistent-hash selection, breaker, retries).
+	OriginPolicy origin.PolicyConfig `yaml:"origin_policy"`
 	// DefaultTTL is given to storable responses without any freshness
 	// information. Default 0: such responses are not stored.
 	DefaultTTL time.Duration `yaml:"default_ttl"`
@@ -265,6 +269,7 @@ func (c *Config) SetDefaults() {
 		for j := range s.Origins {
 			s.Origins[j].SetDefaults()
 		}
+		s.OriginPolicy.SetDefaults()
 		if s.StaleIfError == nil {
 			d := DefaultStaleIfError
 			s.StaleIfError = &d
@@ -445,17 +450,28 @@ func validateSites(sites []SiteConfig) []error {
 			}
 			hosts[norm] = s.Name
 		}
-		switch len(s.Origins) {
-		case 0:
-			add(p+".origins", "one origin is required")
-		case 1:
-		default:
-			add(p+".origins", "only one origin per site is supported in this version, got %d", len(s.Origins))
-		}
+		primaries, urls := 0, map[string]bool{}
 		for j := range s.Origins {
-			if err := s.Origins[j].Validate(); err != nil {
+			o := &s.Origins[j]
+			if err := o.Validate(); err != nil {
 				errs = append(errs, confload.Prefix(fmt.Sprintf("%s.origins[%d]", p, j), err))
 			}
+			if urls[origin.CanonicalURL(o.URL)] {
+				add(fmt.Sprintf("%s.origins[%d].url", p, j), "%s is listed twice", o.URL)
+			}
+			urls[origin.CanonicalURL(o.URL)] = true
+			if !o.Backup {
+				primaries++
+			}
+		}
+		switch {
+		case len(s.Origins) == 0:
+			add(p+".origins", "one origin is required")
+		case primaries == 0:
+			add(p+".origins", "every origin is a backup; at least one must be primary")
+		}
+		if err := s.OriginPolicy.Validate(); err != nil {
+			errs = append(errs, confload.Prefix(p+".origin_policy", err))
 		}
 		if s.DefaultTTL < 0 {
 			add(p+".default_ttl", "must not be negative")

@@ -245,6 +245,8 @@ func (x *exchange) originFailed(err error, stale *cache.Entry, staleOK bool, kin
 		status, what = http.StatusGatewayTimeout, "origin failed and the stored response must be revalidated"
 	case err == nil:
 		what = "origin answer unusable"
+	case origin.IsUnavailable(err):
+		what = "no healthy origin"
 	case origin.IsTimeout(err) || errors.Is(err, context.DeadlineExceeded):
 		status, what = http.StatusGatewayTimeout, "origin timed out"
 	case origin.IsConnect(err):
@@ -383,7 +385,7 @@ func (h *handler) runFill(j *fillJob) {
 		}
 	}()
 	reqTime := h.now()
-	resp, err := j.s.pool.Do(h.fillCtx, j.req)
+	resp, err := j.s.pool.Do(h.fillCtx, j.req, j.primary)
 	if err != nil {
 		f.Finish(nil, false, err)
 		return
@@ -402,7 +404,7 @@ func (h *handler) runFill(j *fillJob) {
 		j.stale = nil
 		delete(j.req.Header, "If-None-Match")
 		delete(j.req.Header, "If-Modified-Since")
-		if resp, err = j.s.pool.Do(h.fillCtx, j.req); err != nil {
+		if resp, err = j.s.pool.Do(h.fillCtx, j.req, j.primary); err != nil {
 			f.Finish(nil, false, err)
 			return
 		}

@@ -73,9 +73,50 @@ func BenchmarkHit(b *testing.B) {
 	}
 }
 
+// readBody reads one response (Content-Length or chunked) and discards
+// its body.
+func readBody(b *testing.B, br *bufio.Reader, sink []byte) {
+	cl, chunked := readHeadFraming(b, br)
+	if chunked {
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			size, err := strconv.ParseInt(string(bytes.TrimSpace(line)), 16, 64)
+			if err != nil {
+				b.Fatalf("chunk size %q", line)
+			}
+			if _, err := br.Discard(int(size) + 2); err != nil {
+				b.Fatal(err)
+			}
+			if size == 0 {
+				return
+			}
+		}
+	}
+	for cl > 0 {
+		k, err := br.Read(sink[:min(cl, len(sink))])
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl -= k
+	}
+}
+
 // readHead reads a response head and returns its Content-Length.
 func readHead(b *testing.B, br *bufio.Reader) int {
-	cl := -1
+	cl, chunked := readHeadFraming(b, br)
+	if chunked {
+		b.Fatal("chunked response")
+	}
+	return cl
+}
+
+// readHeadFraming reads a response head and returns its Content-Length
+// or whether it is chunked.
+func readHeadFraming(b *testing.B, br *bufio.Reader) (int, bool) {
+	cl, chunked := -1, false
 	first := true
 	for {
 		line, err := br.ReadSlice('\n')
@@ -94,9 +135,57 @@ func readHead(b *testing.B, br *bufio.Reader) int {
 		if v, ok := bytes.CutPrefix(line, []byte("Content-Length: ")); ok {
 			cl, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
 		}
+		if bytes.EqualFold(line, []byte("Transfer-Encoding: chunked\r\n")) {
+			chunked = true
+		}
 	}
-	if cl < 0 {
+	if cl < 0 && !chunked {
 		b.Fatal("no Content-Length")
 	}
-	return cl
+	return cl, chunked
+}
+
+// BenchmarkMiss measures a cache miss end to end over a loopback
+// keep-alive connection: lookup, collapsed fill, origin request over the
+// pooled transport (origin on loopback), storing (gzip built at fill
+// time), response. Each iteration asks for a new URL. The allocations
+// include the origin test server's (same process).
+func BenchmarkMiss(b *testing.B) {
+	for _, tc := range []struct {
+		name, cc, ae string
+	}{
+		{"4KiB/store/identity", "public, max-age=3600", ""},
+		{"4KiB/store/gzip", "public, max-age=3600", "gzip"},
+		{"4KiB/no-store", "no-store", ""},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			o := origintest.New(b)
+			o.HandleFallback(serveText(text(4<<10), tc.cc))
+			n := edgetest.Start(b, edgetest.SiteConfig(o.URL))
+			c, err := net.Dial("tcp", strings.TrimPrefix(n.URL, "http://"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReaderSize(c, 64<<10)
+			sink := make([]byte, 64<<10)
+			var reqb []byte
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				i++
+				reqb = append(reqb[:0], "GET /obj/"...)
+				reqb = strconv.AppendInt(reqb, int64(i), 10)
+				reqb = append(reqb, " HTTP/1.1\r\nHost: bench.example\r\nUser-Agent: bench\r\n"...)
+				if tc.ae != "" {
+					reqb = append(reqb, "Accept-Encoding: "+tc.ae+"\r\n"...)
+				}
+				reqb = append(reqb, "\r\n"...)
+				if _, err := c.Write(reqb); err != nil {
+					b.Fatal(err)
+				}
+				readBody(b, br, sink)
+			}
+		})
+	}
 }

@@ -126,7 +126,13 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 	var pools []*origin.Pool
 	for i := range c.Sites {
 		sc := c.Sites[i]
-		pool, err := origin.NewPool(sc.Name, sc.Origins, origin.WithLogger(n.base), origin.WithMetrics(n.originMet))
+		opts := []origin.Option{origin.WithLogger(n.base), origin.WithMetrics(n.originMet)}
+		for _, old := range n.pools {
+			if old.Site() == sc.Name {
+				opts = append(opts, origin.WithPrevious(old))
+			}
+		}
+		pool, err := origin.NewPool(sc.Name, sc.OriginPolicy, sc.Origins, opts...)
 		if err != nil {
 			for _, p := range pools {
 				p.Close()
@@ -175,6 +181,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.demo != nil {
 		if err := n.demo.Start(ctx); err != nil {
 			return fmt.Errorf("edge: demo origin: %w", err)
+		}
+	}
+	for _, p := range n.pools {
+		if err := p.Start(ctx); err != nil { // probes
+			return err
 		}
 	}
 	h := &cfg.HTTP
@@ -273,7 +284,9 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	n.fillCancel()
 	n.wg.Wait()
 	for _, p := range n.pools {
-		p.Close()
+		if err := p.Stop(sctx); err != nil {
+			n.logger.Warn("stopping origin pool", "err", err)
+		}
 	}
 	if n.demo != nil {
 		if err := n.demo.Stop(sctx); err != nil {
@@ -338,8 +351,13 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	oldPools := n.pools
 	n.pools = pools
 	n.cfg.Store(&c)
+	if n.running.Load() {
+		for _, p := range pools {
+			p.Start(context.Background())
+		}
+	}
 	for _, p := range oldPools {
-		p.Close() // idle connections only; requests in flight finish
+		p.Close() // probes and idle connections; requests in flight finish
 	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(c.Runtime.GCPercent)

@@ -62,7 +62,7 @@ func (x *exchange) servePass(result int) {
 		body = &limitedBody{r: r.Body, n: x.g.maxBody}
 	}
 	req := x.originRequest(r.Method, body, false, nil)
-	resp, err := x.s.pool.Do(h.fillCtx, req)
+	resp, err := x.s.pool.Do(h.fillCtx, req, x.key)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			h.met.rejected.WithLabelValues("body_too_large").Inc()

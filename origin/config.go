@@ -1,10 +1,14 @@
 package origin
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,7 +42,38 @@ type Config struct {
 	// beyond it wait for a connection. Default 1024; 0 is the default, not
 	// "unlimited".
 	MaxConns int `yaml:"max_conns"`
+	// TLSHandshakeTimeout bounds the TLS handshake of an https origin.
+	// Default 5s.
+	TLSHandshakeTimeout time.Duration `yaml:"tls_handshake_timeout"`
+	// TLS configures connections to an https origin.
+	TLS TLSConfig `yaml:"tls"`
+	// Weight biases selection towards this origin: its latency estimate is
+	// divided by it (lowest-latency) or its share of the key space
+	// multiplied by it (consistent-hash). 1-1000, default 1.
+	Weight int `yaml:"weight"`
+	// Backup puts the origin in the backup tier: used only while no
+	// primary origin is healthy.
+	Backup bool `yaml:"backup"`
 }
+
+// TLSConfig is the client side of TLS to an origin.
+type TLSConfig struct {
+	// ServerName is the SNI name sent and the name the certificate must
+	// carry. Default: the URL's host.
+	ServerName string `yaml:"server_name"`
+	// CAFile is a PEM bundle of the CAs trusted for this origin. Default:
+	// the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate (PEM) presented to
+	// origins that ask for one. Both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify accepts any server certificate. Only for tests
+	// and emergencies: it is logged as a warning at every (re)load.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+func (t TLSConfig) isSet() bool { return t != TLSConfig{} }
 
 // Defaults.
 const (
@@ -48,6 +83,8 @@ const (
 	DefaultIdleTimeout           = 90 * time.Second
 	DefaultMaxIdleConns          = 128
 	DefaultMaxConns              = 1024
+	DefaultTLSHandshakeTimeout   = 5 * time.Second
+	DefaultWeight                = 1
 )
 
 // SetDefaults fills in zero fields.
@@ -70,6 +107,12 @@ func (c *Config) SetDefaults() {
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	if c.TLSHandshakeTimeout == 0 {
+		c.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
+	if c.Weight == 0 {
+		c.Weight = DefaultWeight
+	}
 }
 
 // Validate reports every problem, each prefixed with its field name.
@@ -77,8 +120,27 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.URL == "" {
 		errs = append(errs, errors.New("url: required"))
-	} else if _, err := parseBase(c.URL); err != nil {
+	} else if u, err := parseBase(c.URL); err != nil {
 		errs = append(errs, fmt.Errorf("url: %w", err))
+	} else if u.Scheme != "https" && c.TLS.isSet() {
+		errs = append(errs, fmt.Errorf("tls: set for %q, which is not an https origin", c.URL))
+	} else if u.Scheme == "https" {
+		t := *c
+		if (t.TLS.CertFile == "") != (t.TLS.KeyFile == "") {
+			t.TLS.CertFile, t.TLS.KeyFile = "", "" // reported below; still check the CA file
+		}
+		if _, err := t.tlsClientConfig(u.Hostname()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	}
+	if c.TLS.ServerName != "" && strings.ContainsAny(c.TLS.ServerName, " /\r\n\t@:") {
+		errs = append(errs, fmt.Errorf("tls.server_name: %q is not a host name", c.TLS.ServerName))
+	}
+	if c.Weight < 1 || c.Weight > 1000 {
+		errs = append(errs, fmt.Errorf("weight: must be 1-1000, got %d", c.Weight))
 	}
 	if c.HostHeader != "" && strings.ContainsAny(c.HostHeader, " /\r\n\t@") {
 		errs = append(errs, fmt.Errorf("host_header: %q is not a host", c.HostHeader))
@@ -89,6 +151,7 @@ func (c *Config) Validate() error {
 	}{
 		{"connect_timeout", c.ConnectTimeout}, {"response_header_timeout", c.ResponseHeaderTimeout},
 		{"body_idle_timeout", c.BodyIdleTimeout}, {"idle_timeout", c.IdleTimeout},
+		{"tls_handshake_timeout", c.TLSHandshakeTimeout},
 	} {
 		if d.v < time.Millisecond {
 			errs = append(errs, fmt.Errorf("%s: must be at least 1ms, got %s", d.name, d.v))
@@ -125,3 +188,295 @@ func parseBase(s string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// tlsClientConfig builds the client TLS settings of an https origin,
+// reading the CA and client certificate files.
+func (c *Config) tlsClientConfig(host string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: c.TLS.InsecureSkipVerify}
+	if c.TLS.ServerName != "" {
+		tc.ServerName = c.TLS.ServerName
+	}
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", c.TLS.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.cert_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Selection policies.
+const (
+	// LowestLatency sends misses to the healthy origin with the lowest
+	// latency estimate, with hysteresis.
+	LowestLatency = "lowest-latency"
+	// ConsistentHash maps each cache key to one healthy origin (weighted
+	// rendezvous hashing): for origin shards and parent caches.
+	ConsistentHash = "consistent-hash"
+)
+
+// PolicyConfig is how a site chooses among its origins, probes them and
+// handles their failures (sites[].origin_policy).
+type PolicyConfig struct {
+	// Selection is lowest-latency (default) or consistent-hash.
+	Selection string `yaml:"selection"`
+	// Probe is the active health and latency check.
+	Probe ProbeConfig `yaml:"probe"`
+	// SwitchRatio and SwitchMin are the hysteresis of lowest-latency: the
+	// chosen origin is replaced only by one whose estimate is below
+	// SwitchRatio times its own and at least SwitchMin lower. Defaults 0.8
+	// and 5ms.
+	SwitchRatio float64        `yaml:"switch_ratio"`
+	SwitchMin   *time.Duration `yaml:"switch_min"`
+	// Breaker opens on passive failures of real traffic.
+	Breaker BreakerConfig `yaml:"breaker"`
+	// Retry caps retries on the next-best origin.
+	Retry RetryConfig `yaml:"retry"`
+}
+
+// ProbeConfig is the latency and health probe, sent to every origin on an
+// interval over the origin's own connection pool.
+type ProbeConfig struct {
+	// Disabled turns probes off: every origin counts as up, ranked in
+	// configuration order, and only the breaker takes origins out.
+	Disabled bool `yaml:"disabled"`
+	// Path is requested with GET. Default "/".
+	Path string `yaml:"path"`
+	// Host is the Host header of probes. Default: the origin's
+	// host_header, else its URL host.
+	Host string `yaml:"host"`
+	// Interval between probes of one origin. Default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Jitter spreads probes by up to this fraction of Interval either way.
+	// 0-0.5, default 0.2.
+	Jitter *float64 `yaml:"jitter"`
+	// Timeout of one probe (connect to response header). Default 2s; at
+	// most Interval.
+	Timeout time.Duration `yaml:"timeout"`
+	// ExpectStatus is the status range that counts as success, "200" or
+	// "200-399". Default "200-399".
+	ExpectStatus string `yaml:"expect_status"`
+	// Rise successive successes mark a down origin up; Fall successive
+	// failures mark an up origin down. Defaults 2 and 3.
+	Rise int `yaml:"rise"`
+	Fall int `yaml:"fall"`
+	// Alpha is the weight of a new sample in the latency and loss
+	// averages (EWMA). 0.05-1, default 0.3.
+	Alpha float64 `yaml:"alpha"`
+}
+
+// BreakerConfig is the circuit breaker fed by real traffic: connect
+// errors, timeouts and 5xx answers.
+type BreakerConfig struct {
+	// Failures in a row open the breaker. Default 5; -1 disables it.
+	Failures int `yaml:"failures"`
+	// OpenFor is how long an open breaker keeps the origin out before
+	// half-open trial requests. Default 10s.
+	OpenFor time.Duration `yaml:"open_for"`
+	// Trials is how many trial requests a half-open breaker lets through
+	// at once; one success closes it, one failure opens it again.
+	// Default 1.
+	Trials int `yaml:"trials"`
+}
+
+// RetryConfig is the retry of idempotent requests that failed before any
+// response arrived (connect error, connection reset) on the next-best
+// origin. A budget caps retries to a fraction of traffic, so that retries
+// cannot multiply the load of an overloaded origin tier.
+type RetryConfig struct {
+	// Disabled turns retries off.
+	Disabled bool `yaml:"disabled"`
+	// Budget is the fraction of requests that may be retried. 0-1,
+	// default 0.1.
+	Budget *float64 `yaml:"budget"`
+	// MinPerSecond retries are always allowed, whatever the traffic.
+	// Default 10.
+	MinPerSecond *int `yaml:"min_per_second"`
+}
+
+// Policy defaults.
+const (
+	DefaultProbePath     = "/"
+	DefaultProbeInterval = 5 * time.Second
+	DefaultProbeTimeout  = 2 * time.Second
+	DefaultProbeJitter   = 0.2
+	DefaultExpectStatus  = "200-399"
+	DefaultRise          = 2
+	DefaultFall          = 3
+	DefaultAlpha         = 0.3
+	DefaultSwitchRatio   = 0.8
+	DefaultSwitchMin     = 5 * time.Millisecond
+	DefaultBreakerFails  = 5
+	DefaultBreakerOpen   = 10 * time.Second
+	DefaultBreakerTrials = 1
+	DefaultRetryBudget   = 0.1
+	DefaultRetryMin      = 10
+)
+
+// SetDefaults fills in zero fields.
+func (c *PolicyConfig) SetDefaults() {
+	if c.Selection == "" {
+		c.Selection = LowestLatency
+	}
+	p := &c.Probe
+	if p.Path == "" {
+		p.Path = DefaultProbePath
+	}
+	if p.Interval == 0 {
+		p.Interval = DefaultProbeInterval
+	}
+	if p.Timeout == 0 {
+		p.Timeout = min(DefaultProbeTimeout, p.Interval)
+	}
+	if p.Jitter == nil {
+		p.Jitter = ptr(DefaultProbeJitter)
+	}
+	if p.ExpectStatus == "" {
+		p.ExpectStatus = DefaultExpectStatus
+	}
+	if p.Rise == 0 {
+		p.Rise = DefaultRise
+	}
+	if p.Fall == 0 {
+		p.Fall = DefaultFall
+	}
+	if p.Alpha == 0 {
+		p.Alpha = DefaultAlpha
+	}
+	if c.SwitchRatio == 0 {
+		c.SwitchRatio = DefaultSwitchRatio
+	}
+	if c.SwitchMin == nil {
+		c.SwitchMin = ptr(DefaultSwitchMin)
+	}
+	b := &c.Breaker
+	if b.Failures == 0 {
+		b.Failures = DefaultBreakerFails
+	}
+	if b.OpenFor == 0 {
+		b.OpenFor = DefaultBreakerOpen
+	}
+	if b.Trials == 0 {
+		b.Trials = DefaultBreakerTrials
+	}
+	if c.Retry.Budget == nil {
+		c.Retry.Budget = ptr(DefaultRetryBudget)
+	}
+	if c.Retry.MinPerSecond == nil {
+		c.Retry.MinPerSecond = ptr(DefaultRetryMin)
+	}
+}
+
+// Validate reports every problem, each prefixed with its field name.
+func (c *PolicyConfig) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Selection != LowestLatency && c.Selection != ConsistentHash {
+		add("selection: %q is not %s or %s", c.Selection, LowestLatency, ConsistentHash)
+	}
+	p := &c.Probe
+	if !strings.HasPrefix(p.Path, "/") || strings.ContainsAny(p.Path, " \r\n\t#") {
+		add("probe.path: %q is not an absolute path", p.Path)
+	}
+	if p.Host != "" && strings.ContainsAny(p.Host, " /\r\n\t@") {
+		add("probe.host: %q is not a host", p.Host)
+	}
+	if p.Interval < 10*time.Millisecond {
+		add("probe.interval: must be at least 10ms, got %s", p.Interval)
+	}
+	if p.Timeout < time.Millisecond || p.Timeout > p.Interval {
+		add("probe.timeout: must be 1ms-interval (%s), got %s", p.Interval, p.Timeout)
+	}
+	if p.Jitter != nil && (*p.Jitter < 0 || *p.Jitter > 0.5) {
+		add("probe.jitter: must be 0-0.5, got %g", *p.Jitter)
+	}
+	if _, _, err := parseStatusRange(p.ExpectStatus); err != nil {
+		add("probe.expect_status: %v", err)
+	}
+	if p.Rise < 1 || p.Rise > 100 {
+		add("probe.rise: must be 1-100, got %d", p.Rise)
+	}
+	if p.Fall < 1 || p.Fall > 100 {
+		add("probe.fall: must be 1-100, got %d", p.Fall)
+	}
+	if p.Alpha < 0.05 || p.Alpha > 1 {
+		add("probe.alpha: must be 0.05-1, got %g", p.Alpha)
+	}
+	if c.SwitchRatio <= 0 || c.SwitchRatio > 1 {
+		add("switch_ratio: must be in (0, 1], got %g", c.SwitchRatio)
+	}
+	if c.SwitchMin != nil && *c.SwitchMin < 0 {
+		add("switch_min: must not be negative, got %s", *c.SwitchMin)
+	}
+	if c.Breaker.Failures < -1 || c.Breaker.Failures == 0 || c.Breaker.Failures > 10000 {
+		add("breaker.failures: must be 1-10000, or -1 to disable, got %d", c.Breaker.Failures)
+	}
+	if c.Breaker.OpenFor < 10*time.Millisecond {
+		add("breaker.open_for: must be at least 10ms, got %s", c.Breaker.OpenFor)
+	}
+	if c.Breaker.Trials < 1 || c.Breaker.Trials > 1000 {
+		add("breaker.trials: must be 1-1000, got %d", c.Breaker.Trials)
+	}
+	if b := c.Retry.Budget; b != nil && (*b < 0 || *b > 1 || (*b > 0 && *b < 0.001)) {
+		add("retry.budget: must be 0 or 0.001-1, got %g", *b)
+	}
+	if m := c.Retry.MinPerSecond; m != nil && (*m < 0 || *m > 100000) {
+		add("retry.min_per_second: must be 0-100000, got %d", *m)
+	}
+	return errors.Join(errs...)
+}
+
+// parseStatusRange parses "200" or "200-399".
+func parseStatusRange(s string) (lo, hi int, err error) {
+	if strings.ContainsAny(s, "+") {
+		return 0, 0, fmt.Errorf("%q is not a status or a range like 200-399", s)
+	}
+	a, b, isRange := strings.Cut(s, "-")
+	lo, err = strconv.Atoi(strings.TrimSpace(a))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%q is not a status or a range like 200-399", s)
+	}
+	hi = lo
+	if isRange {
+		if hi, err = strconv.Atoi(strings.TrimSpace(b)); err != nil {
+			return 0, 0, fmt.Errorf("%q is not a status or a range like 200-399", s)
+		}
+	}
+	if lo < 100 || hi > 599 || lo > hi {
+		return 0, 0, fmt.Errorf("%q: statuses must be 100-599, low to high", s)
+	}
+	return lo, hi, nil
+}
+
+// CanonicalURL is the form of an origin URL used to spot the same server
+// listed twice: lower-case scheme and host, explicit port, no trailing
+// slash. An unparsable URL is returned as it is.
+func CanonicalURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return s
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -190,12 +190,19 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// ProbePath is where the origin probes of SiteConfig go, so that tests
+// counting requests per path are not disturbed by them.
+const ProbePath = "/edgetest-probe"
+
 // SiteConfig returns a minimal config with one site "s" answering every
-// Host from origin (the origin's base URL) plus extra YAML lines for the
-// site (indented by the caller as site keys, e.g. "    default_ttl: 1m").
+// Host from origin (the origin's base URL), its probes sent to ProbePath,
+// plus extra YAML lines for the site (indented by the caller as site keys,
+// e.g. "    default_ttl: 1m"; not origin_policy).
 func SiteConfig(origin string, siteExtra ...string) string {
 	var b strings.Builder
-	b.WriteString("node:\n  id: edge-test\nsites:\n  - name: s\n    hosts: [\"*\"]\n    origins:\n      - url: " + origin + "\n")
+	b.WriteString("node:\n  id: edge-test\nsites:\n  - name: s\n    hosts: [\"*\"]\n")
+	b.WriteString("    origin_policy:\n      probe:\n        path: " + ProbePath + "\n")
+	b.WriteString("    origins:\n      - url: " + origin + "\n")
 	for _, l := range siteExtra {
 		b.WriteString(l + "\n")
 	}
