@@ -1,0 +1,124 @@
+package geodata
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"sync/atomic"
+)
+
+// resultCache remembers Locate answers. It is a lossy, two-way
+// set-associative table of pointers to immutable entries, read and written
+// with atomic loads and stores and no lock: a reader sees either the old
+// entry of a slot or the new one, both complete. Each entry is valid for
+// every address in its exact prefix (where the database record, the rule
+// and the region are all the same, see state.locate), and a hit is checked
+// against that prefix, so a slot shared by two networks can only cost a
+// miss, never a wrong answer. Two writers racing for one slot just leave
+// one of their entries.
+//
+// An address is looked for under two keys: its /24 (IPv4) or /48 (IPv6)
+// block, where answers valid for the whole block are kept, and the address
+// itself, for answers valid only for a narrower network. Each key has a
+// set of two adjacent slots (one cache line); a new entry replaces an
+// empty slot or the older of the two. The table belongs to one state, so a
+// reload starts empty.
+type resultCache struct {
+	slots []atomic.Pointer[cacheEntry]
+	shift uint
+	seq   atomic.Uint64 // insertion order, to evict the older of a set
+}
+
+type cacheEntry struct {
+	exact netip.Prefix // every address in it has exactly res
+	seq   uint64
+	res   Result
+}
+
+// Block sizes of the first cache key.
+const (
+	blockBits4 = 24
+	blockBits6 = 48
+)
+
+func newResultCache(entries int) *resultCache {
+	if entries < 1 {
+		return nil
+	}
+	n := max(1<<bits.Len(uint(entries-1)), 2) // a power of two, at least one set
+	return &resultCache{slots: make([]atomic.Pointer[cacheEntry], n), shift: uint(64 - bits.TrailingZeros(uint(n)) + 1)}
+}
+
+// cacheKeys returns the hash keys of a's block and of a itself.
+func cacheKeys(a netip.Addr) (block, exact uint64) {
+	if a.Is4() {
+		v := a.As4()
+		x := uint64(binary.BigEndian.Uint32(v[:]))
+		return x>>8 | 1<<40, x | 1<<41
+	}
+	v := a.As16()
+	hi, lo := binary.BigEndian.Uint64(v[:8]), binary.BigEndian.Uint64(v[8:])
+	return hi>>16 | 1<<50, hi ^ bits.RotateLeft64(lo*0xC2B2AE3D27D4EB4F, 31) | 1
+}
+
+// set returns the first slot of key's set.
+func (c *resultCache) set(key uint64) int {
+	return int((key*0x9E3779B97F4A7C15)>>c.shift) * 2
+}
+
+func (c *resultCache) find(i int, a netip.Addr) *cacheEntry {
+	if e := c.slots[i].Load(); e != nil && e.exact.Contains(a) {
+		return e
+	}
+	if e := c.slots[i+1].Load(); e != nil && e.exact.Contains(a) {
+		return e
+	}
+	return nil
+}
+
+// get returns the cached answer for a, if any.
+func (c *resultCache) get(a netip.Addr) (*cacheEntry, bool) {
+	block, exact := cacheKeys(a)
+	if e := c.find(c.set(block), a); e != nil {
+		return e, true
+	}
+	if e := c.find(c.set(exact), a); e != nil {
+		return e, true
+	}
+	return nil, false
+}
+
+// put stores res, valid for every address in exact (which contains a).
+func (c *resultCache) put(a netip.Addr, exact netip.Prefix, res Result) {
+	block, key := cacheKeys(a)
+	bb := blockBits6
+	if a.Is4() {
+		bb = blockBits4
+	}
+	if exact.Bits() <= bb {
+		key = block
+	}
+	i := c.set(key)
+	e0, e1 := c.slots[i].Load(), c.slots[i+1].Load()
+	if e0 != nil && (e1 == nil || e1.seq < e0.seq) {
+		i++
+	}
+	c.slots[i].Store(&cacheEntry{exact: exact, seq: c.seq.Add(1), res: res})
+}
+
+// stripes spreads a hot counter over cache lines so that cores counting at
+// once do not contend for one line; Load sums them.
+type stripes [16]struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+func (s *stripes) add(i uint64, n uint64) { s[i&15].n.Add(n) }
+
+func (s *stripes) load() uint64 {
+	var t uint64
+	for i := range s {
+		t += s[i].n.Load()
+	}
+	return t
+}

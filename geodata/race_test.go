@@ -1,0 +1,5 @@
+//go:build race
+
+package geodata_test
+
+const raceEnabled = true
