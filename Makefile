@@ -8,7 +8,8 @@ FUZZTIME ?= 10s
 # Fuzz targets as package:Func.
 FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:FuzzParseRequest \
         ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath \
-        ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges
+        ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges ./origin/:FuzzParseStatusRange \
+        ./geodata/:FuzzCoverageFile ./geodata/:FuzzLocate ./geodata/:FuzzDatabase ./dnsserver/:FuzzServeUDP
 
 .PHONY: help build run test test-integration smoke fuzz bench lint check generate clean
 
@@ -18,7 +19,7 @@ help: ## list targets
 build: ## build bin/edged
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/edged ./cmd/edged
 
-run: build ## run one node on loopback with the embedded demo config (HTTP :8080, admin :9090)
+run: build ## run one node on loopback with the embedded demo config (HTTP :8080, admin :9090, DNS :8053)
 	$(BIN)/edged -log-format text
 
 test: lint ## vet, format check, all tests with -race, then a smoke test of the binary (what CI runs)
@@ -37,7 +38,7 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s)
 	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg; done
 
 bench: ## hot-path benchmarks (allocations reported)
-	$(GO) test -run='^$$' -bench=. -benchmem ./cache/ ./edge/ ./edge/internal/h1/
+	$(GO) test -run='^$$' -bench=. -benchmem ./cache/ ./edge/ ./edge/internal/h1/ ./origin/ ./geodata/ ./dnsserver/
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/edgecdn/edgecdn/cache"
+	"github.com/edgecdn/edgecdn/dnsserver"
 	"github.com/edgecdn/edgecdn/edge/demo"
 	"github.com/edgecdn/edgecdn/edge/internal/confload"
+	"github.com/edgecdn/edgecdn/geodata"
 	"github.com/edgecdn/edgecdn/origin"
 )
 
@@ -28,6 +30,11 @@ type Config struct {
 	Demo *demo.Config `yaml:"demo"`
 	// Sites are the hostnames the node serves and their origins. At least one.
 	Sites []SiteConfig `yaml:"sites"`
+	// DNS, when present, serves geo-aware authoritative DNS (it needs
+	// Geodata). Adding or removing it needs a restart.
+	DNS *dnsserver.Config `yaml:"dns"`
+	// Geodata maps client addresses to regions for the DNS server.
+	Geodata *geodata.Config `yaml:"geodata"`
 }
 
 // NodeConfig identifies the node.
@@ -264,6 +271,12 @@ func (c *Config) SetDefaults() {
 	if c.Runtime.GCPercent == 0 {
 		c.Runtime.GCPercent = DefaultGCPercent
 	}
+	if c.DNS != nil {
+		c.DNS.SetDefaults()
+	}
+	if c.Geodata != nil {
+		c.Geodata.SetDefaults()
+	}
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		for j := range s.Origins {
@@ -356,6 +369,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	errs = append(errs, validateSites(c.Sites)...)
+	errs = append(errs, validateDNS(c)...)
 	return errors.Join(errs...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/edgecdn/edgecdn/cache"
+	"github.com/edgecdn/edgecdn/dnsserver"
 	"github.com/edgecdn/edgecdn/edge/demo"
 	"github.com/edgecdn/edgecdn/edge/internal/h1"
 	"github.com/edgecdn/edgecdn/origin"
@@ -38,6 +39,7 @@ type Node struct {
 	reg       *prometheus.Registry
 	met       *metrics
 	originMet *origin.Metrics
+	dnsMet    *dnsserver.Metrics
 	store     *cache.Store
 	handler   *handler
 	demo      *demo.Server
@@ -47,6 +49,7 @@ type Node struct {
 	cfg     atomic.Pointer[Config]
 	genID   uint64
 	pools   []*origin.Pool
+	dns     *dnsPart // nil without a dns section; set in New
 	httpSrv *h1.Server
 	httpLns []net.Listener
 	admin   *http.Server
@@ -112,6 +115,14 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		}
 	}
 	n.cfg.Store(&c)
+	n.dnsMet = dnsserver.NewMetrics()
+	n.reg.MustRegister(n.dnsMet, newGeoCollector(n))
+	if n.dns, err = newDNS(&c, nodeHealth{n}, n.dnsMet, base); err != nil {
+		for _, p := range pools {
+			p.Close()
+		}
+		return nil, fmt.Errorf("edge: %w", err)
+	}
 	n.met.configGen.Set(1)
 	return n, nil
 }
@@ -206,6 +217,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.logger.Error("request handler panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
 		},
 	}
+	if err := n.dns.start(ctx); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
 	lc := net.ListenConfig{}
 	for _, addr := range h.Listen {
 		ln, err := lc.Listen(ctx, "tcp", addr)
@@ -265,6 +279,9 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	var errs []error
+	if err := n.dns.stop(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("dns: %w", err))
+	}
 	if n.httpSrv != nil {
 		if err := n.httpSrv.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
@@ -333,12 +350,29 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	if (c.Demo == nil) != (old.Demo == nil) || (c.Demo != nil && c.Demo.Listen != old.Demo.Listen) {
 		return errors.New("demo: cannot change on reload (restart the node)")
 	}
+	if (c.DNS == nil) != (old.DNS == nil) {
+		return errors.New("dns: adding or removing the dns section needs a restart")
+	}
+	if c.DNS != nil && !slices.Equal(c.DNS.Listen, old.DNS.Listen) {
+		return errors.New("dns.listen: cannot change on reload (restart the node)")
+	}
+	if c.DNS != nil && (c.Geodata.Database == "") != (old.Geodata.Database == "") {
+		return errors.New("geodata.database: switching between the demo database and a file needs a restart")
+	}
 	if !sameServerSettings(c.HTTP, old.HTTP) {
 		return errors.New("http: timeouts and limits of the listeners cannot change on reload (restart the node); max_request_body and shutdown_grace can")
 	}
 	g, pools, err := n.buildGeneration(&c, n.genID+1)
 	if err != nil {
 		return err
+	}
+	if n.dns != nil {
+		if err := n.dns.reload(&c); err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return err
+		}
 	}
 	if err := n.store.Reload(c.Cache); err != nil {
 		for _, p := range pools {
@@ -409,6 +443,18 @@ func (n *Node) DemoAddr() string {
 		return ""
 	}
 	return n.demo.Addr()
+}
+
+// DNSAddr returns the DNS server's first address (UDP and TCP share its
+// port), "" without DNS.
+func (n *Node) DNSAddr() string {
+	if n.dns == nil {
+		return ""
+	}
+	if a := n.dns.srv.Addrs(); len(a) > 0 {
+		return a[0].String()
+	}
+	return ""
 }
 
 // Store returns the node's cache (for purges and tests).

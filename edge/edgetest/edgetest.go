@@ -23,12 +23,16 @@ type Node struct {
 	// URL is the HTTP listener's base URL ("http://127.0.0.1:port").
 	URL string
 	// Admin is the admin server's base URL.
-	Admin  string
+	Admin string
+	// DNS is the DNS server's address (UDP and TCP), "" without a dns
+	// section.
+	DNS    string
 	client *http.Client
 }
 
-// Start parses yaml, moves the HTTP and admin listeners to 127.0.0.1:0,
-// starts the node and stops it when the test ends. Fatal on any error.
+// Start parses yaml, moves the HTTP, admin and DNS listeners to
+// 127.0.0.1:0, starts the node and stops it when the test ends. Fatal on
+// any error.
 func Start(t testing.TB, yaml string, opts ...edge.Option) *Node {
 	t.Helper()
 	cfg, err := edge.ParseConfig([]byte(yaml))
@@ -37,6 +41,9 @@ func Start(t testing.TB, yaml string, opts ...edge.Option) *Node {
 	}
 	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	cfg.Admin.Listen = "127.0.0.1:0"
+	if cfg.DNS != nil {
+		cfg.DNS.Listen = []string{"127.0.0.1:0"}
+	}
 	n, err := edge.New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("edgetest: new: %v", err)
@@ -48,6 +55,7 @@ func Start(t testing.TB, yaml string, opts ...edge.Option) *Node {
 		Node:  n,
 		URL:   "http://" + n.HTTPAddrs()[0],
 		Admin: "http://" + n.AdminAddr(),
+		DNS:   n.DNSAddr(),
 		client: &http.Client{
 			Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64},
 			Timeout:   30 * time.Second,
