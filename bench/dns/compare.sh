@@ -106,8 +106,9 @@ for s in $servers; do
 done
 {
   echo "# compare.sh $(date -u +%FT%TZ): reps=$reps servers=$servers; servers on cpu $server_cpu"
-  echo "# host: $(nproc) cpus, $(uname -r); edged $version; $(gdnsd -V 2>&1 | head -1 || true)"
-  "$GEODNSBENCH" info -db "$mmdb" | head -3
+  echo "# host: $(nproc) cpus, $(uname -r); edged $version"
+  "$GEODNSBENCH" info -db "$mmdb" >"$run/db-info.txt" 2>&1 || true
+  sed -n '1,3p' "$run/db-info.txt"
 } >"$out/notes.log"
 
 for rep in $(seq 1 "$reps"); do
