@@ -20,15 +20,25 @@ import (
 // An address is looked for under two keys: its /24 (IPv4) or /48 (IPv6)
 // block, where answers valid for the whole block are kept, and the address
 // itself, for answers valid only for a narrower network. Each key has a
-// set of four adjacent slots (half a cache line); a new entry replaces an
+// set of four adjacent slots (one cache line, keys and pointers); a new entry replaces an
 // empty slot or the oldest of the four. (Two ways were not enough: a
 // workload cycling through as many client networks as half the table
 // thrashed the sets that drew three of them, ~16% misses at 40% load.)
 // The table belongs to one state, so a reload starts empty.
 type resultCache struct {
-	slots []atomic.Pointer[cacheEntry]
+	slots []slot
 	shift uint
 	seq   atomic.Uint64 // insertion order, to evict the older of a set
+}
+
+// slot is one way of a set: the key the entry was stored under (0: empty)
+// next to the entry, so that a probe reads the set's keys from one cache
+// line and follows only the pointer of a matching key. A reader may see a
+// key with another writer's entry: the entry's own prefix check still
+// decides, so that costs a miss at worst.
+type slot struct {
+	key atomic.Uint64
+	e   atomic.Pointer[cacheEntry]
 }
 
 type cacheEntry struct {
@@ -48,7 +58,7 @@ func newResultCache(entries int) *resultCache {
 		return nil
 	}
 	n := max(1<<bits.Len(uint(entries-1)), ways) // a power of two, at least one set
-	return &resultCache{slots: make([]atomic.Pointer[cacheEntry], n), shift: uint(64 - bits.TrailingZeros(uint(n/ways)))}
+	return &resultCache{slots: make([]slot, n), shift: uint(64 - bits.TrailingZeros(uint(n/ways)))}
 }
 
 // cacheKeys returns the hash keys of a's block and of a itself.
@@ -74,10 +84,13 @@ func (c *resultCache) set(key uint64) int {
 // ways is the set size.
 const ways = 4
 
-func (c *resultCache) find(i int, a netip.Addr) *cacheEntry {
-	set := c.slots[i : i+ways]
+func (c *resultCache) find(key uint64, a netip.Addr) *cacheEntry {
+	set := c.slots[c.set(key):][:ways]
 	for j := range set {
-		if e := set[j].Load(); e != nil && e.exact.Contains(a) {
+		if set[j].key.Load() != key {
+			continue
+		}
+		if e := set[j].e.Load(); e != nil && e.exact.Contains(a) {
 			return e
 		}
 	}
@@ -87,10 +100,10 @@ func (c *resultCache) find(i int, a netip.Addr) *cacheEntry {
 // get returns the cached answer for a, if any.
 func (c *resultCache) get(a netip.Addr) (*cacheEntry, bool) {
 	block, exact := cacheKeys(a)
-	if e := c.find(c.set(block), a); e != nil {
+	if e := c.find(block, a); e != nil {
 		return e, true
 	}
-	if e := c.find(c.set(exact), a); e != nil {
+	if e := c.find(exact, a); e != nil {
 		return e, true
 	}
 	return nil, false
@@ -109,7 +122,7 @@ func (c *resultCache) put(a netip.Addr, exact netip.Prefix, res Result) {
 	set := c.slots[c.set(key):][:ways]
 	victim, oldest := 0, uint64(1<<64-1)
 	for j := range set {
-		e := set[j].Load()
+		e := set[j].e.Load()
 		if e == nil {
 			victim = j
 			break
@@ -118,7 +131,9 @@ func (c *resultCache) put(a netip.Addr, exact netip.Prefix, res Result) {
 			victim, oldest = j, e.seq
 		}
 	}
-	set[victim].Store(&cacheEntry{exact: exact, seq: c.seq.Add(1), res: res})
+	set[victim].key.Store(0) // readers skip the slot while it changes
+	set[victim].e.Store(&cacheEntry{exact: exact, seq: c.seq.Add(1), res: res})
+	set[victim].key.Store(key)
 }
 
 // stripes spreads a hot counter over cache lines so that cores counting at
