@@ -33,9 +33,7 @@ smoke: build ## start the binary with the embedded config, check a miss, a hit a
 	./scripts/smoke.sh $(BIN)/edged
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s)
-	@set -e; for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
-	  echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg; done
+	@GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ)
 
 bench: ## hot-path benchmarks (allocations reported)
 	$(GO) test -run='^$$' -bench=. -benchmem ./cache/ ./edge/ ./edge/internal/h1/ ./origin/ ./geodata/ ./dnsserver/
