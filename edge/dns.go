@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -167,4 +168,33 @@ func (g *geoCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.lfail, prometheus.CounterValue, float64(s.LookupFailures))
 	ch <- prometheus.MustNewConstMetric(g.hit, prometheus.CounterValue, float64(s.CacheHits))
 	ch <- prometheus.MustNewConstMetric(g.built, prometheus.GaugeValue, float64(s.DatabaseBuilt.Unix()), s.DatabaseType)
+}
+
+// CheckFiles opens the files a config names that Validate does not read
+// (the geodata database and coverage file), for edged -check: a file that
+// is missing or broken is reported with its field path.
+func CheckFiles(c *Config) error {
+	if c.Geodata == nil {
+		return nil
+	}
+	var errs []error
+	if p := c.Geodata.Database; p != "" {
+		if db, err := geodata.Open(p); err != nil {
+			errs = append(errs, fmt.Errorf("geodata.database: %w", err))
+		} else {
+			db.Close()
+		}
+	}
+	if p := c.Geodata.CoverageFile; p != "" {
+		if f, err := os.Open(p); err != nil {
+			errs = append(errs, fmt.Errorf("geodata.coverage_file: %w", err))
+		} else {
+			_, err := geodata.ParseCoverage(f)
+			f.Close()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("geodata.coverage_file: %s: %w", p, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -259,5 +261,45 @@ func TestDNSWithDig(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "127.0.0.13") || !strings.Contains(string(out), "CLIENT-SUBNET: 203.0.113.0/24/") {
 			t.Errorf("kdig: %v\n%s", err, out)
 		}
+	}
+}
+
+// CheckFiles (edged -check) opens the geodata files Validate leaves alone.
+func TestDNSCheckFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := geodatatest.WriteFile(t, dir, geodatatest.Demo())
+	cov := filepath.Join(dir, "coverage.txt")
+	for _, c := range []struct {
+		name, db, cov, content, want string
+	}{
+		{"good", good, "", "", ""},
+		{"missing database", filepath.Join(dir, "nope.mmdb"), "", "", "geodata.database: "},
+		{"not a database", cov, "", "hello\n", "geodata.database: "},
+		{"bad coverage", good, cov, "10.0.0.0/33 eu\n", "geodata.coverage_file: "},
+		{"missing coverage", good, filepath.Join(dir, "none.txt"), "", "geodata.coverage_file: "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.content != "" {
+				if err := os.WriteFile(cov, []byte(c.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			yaml := edgetest.SiteConfig("http://127.0.0.1:1") + dnsZone +
+				strings.Replace(dnsRegions, "geodata:\n", "geodata:\n  database: "+c.db+"\n", 1)
+			if c.cov != "" {
+				yaml = strings.Replace(yaml, "geodata:\n", "geodata:\n  coverage_file: "+c.cov+"\n", 1)
+			}
+			cfg, err := edge.ParseConfig([]byte(yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = edge.CheckFiles(cfg)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("error %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
 	}
 }

@@ -44,7 +44,11 @@ func run(args []string) int {
 		return 0
 	}
 	if *check != "" {
-		if _, err := edge.LoadConfig(*check); err != nil {
+		c, err := edge.LoadConfig(*check)
+		if err == nil {
+			err = edge.CheckFiles(c)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "edged: invalid config:\n%v\n", err)
 			return 1
 		}
