@@ -464,25 +464,16 @@ func validateSites(sites []SiteConfig) []error {
 			}
 			hosts[norm] = s.Name
 		}
-		primaries, urls := 0, map[string]bool{}
 		for j := range s.Origins {
-			o := &s.Origins[j]
-			if err := o.Validate(); err != nil {
+			if err := s.Origins[j].Validate(); err != nil {
 				errs = append(errs, confload.Prefix(fmt.Sprintf("%s.origins[%d]", p, j), err))
 			}
-			if urls[origin.CanonicalURL(o.URL)] {
-				add(fmt.Sprintf("%s.origins[%d].url", p, j), "%s is listed twice", o.URL)
-			}
-			urls[origin.CanonicalURL(o.URL)] = true
-			if !o.Backup {
-				primaries++
-			}
 		}
-		switch {
-		case len(s.Origins) == 0:
+		if len(s.Origins) == 0 {
 			add(p+".origins", "one origin is required")
-		case primaries == 0:
-			add(p+".origins", "every origin is a backup; at least one must be primary")
+		}
+		if err := origin.ValidateSet(s.Origins); err != nil {
+			errs = append(errs, confload.Prefix(p, err))
 		}
 		if err := s.OriginPolicy.Validate(); err != nil {
 			errs = append(errs, confload.Prefix(p+".origin_policy", err))

@@ -480,3 +480,26 @@ func CanonicalURL(s string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ValidateSet checks a site's origins as a set: no server listed twice
+// (compared by CanonicalURL) and at least one primary. Errors are named
+// "origins[i].url" and "origins".
+func ValidateSet(cfgs []Config) error {
+	var errs []error
+	seen := map[string]bool{}
+	primaries := 0
+	for i, c := range cfgs {
+		if u := CanonicalURL(c.URL); seen[u] {
+			errs = append(errs, fmt.Errorf("origins[%d].url: %s is listed twice", i, c.URL))
+		} else {
+			seen[u] = true
+		}
+		if !c.Backup {
+			primaries++
+		}
+	}
+	if len(cfgs) > 0 && primaries == 0 {
+		errs = append(errs, errors.New("origins: every origin is a backup; at least one must be primary"))
+	}
+	return errors.Join(errs...)
+}

@@ -145,21 +145,11 @@ func NewPool(site string, policy PolicyConfig, cfgs []Config, opts ...Option) (*
 	}
 	p.policy = policy
 	p.expectLo, p.expectHi, _ = parseStatusRange(policy.Probe.ExpectStatus)
-	seen := map[string]bool{}
-	primaries := 0
 	for i, c := range cfgs {
 		c.SetDefaults()
 		if err := c.Validate(); err != nil {
 			errs = append(errs, prefixErr(fmt.Sprintf("origins[%d]", i), err))
 			continue
-		}
-		if seen[CanonicalURL(c.URL)] {
-			errs = append(errs, fmt.Errorf("origins[%d].url: %s is listed twice", i, c.URL))
-			continue
-		}
-		seen[CanonicalURL(c.URL)] = true
-		if !c.Backup {
-			primaries++
 		}
 		o, err := p.newOrigin(i, c)
 		if err != nil {
@@ -168,8 +158,8 @@ func NewPool(site string, policy PolicyConfig, cfgs []Config, opts ...Option) (*
 		}
 		p.origins = append(p.origins, o)
 	}
-	if primaries == 0 && len(errs) == 0 {
-		errs = append(errs, errors.New("origins: every origin is a backup; at least one must be primary"))
+	if err := ValidateSet(cfgs); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		for _, o := range p.origins {

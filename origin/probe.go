@@ -59,38 +59,22 @@ func (p *Pool) probe(o *Origin) {
 	)
 	wait := time.AfterFunc(pc.Interval, func() { cancel(errProbeBusy) })
 	defer wait.Stop()
+	// stamp records when a phase happened; a dial or a pooled connection
+	// also starts the probe's timeout (once).
+	stamp := func(at *time.Time, startTimeout bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		*at = time.Now()
+		if startTimeout && deadline == nil {
+			wait.Stop()
+			deadline = time.AfterFunc(pc.Timeout, func() { cancel(errProbeTimeout) })
+		}
+	}
 	trace := &httptrace.ClientTrace{
-		ConnectStart: func(string, string) {
-			mu.Lock()
-			connStart = time.Now()
-			mu.Unlock()
-			wait.Stop()
-			// A dial is under way: the timeout covers it.
-			mu.Lock()
-			if deadline == nil {
-				deadline = time.AfterFunc(pc.Timeout, func() { cancel(errProbeTimeout) })
-			}
-			mu.Unlock()
-		},
-		ConnectDone: func(string, string, error) {
-			mu.Lock()
-			connDone = time.Now()
-			mu.Unlock()
-		},
-		GotConn: func(httptrace.GotConnInfo) {
-			wait.Stop()
-			mu.Lock()
-			gotConn = time.Now()
-			if deadline == nil {
-				deadline = time.AfterFunc(pc.Timeout, func() { cancel(errProbeTimeout) })
-			}
-			mu.Unlock()
-		},
-		GotFirstResponseByte: func() {
-			mu.Lock()
-			firstByte = time.Now()
-			mu.Unlock()
-		},
+		ConnectStart:         func(string, string) { stamp(&connStart, true) },
+		ConnectDone:          func(string, string, error) { stamp(&connDone, false) },
+		GotConn:              func(httptrace.GotConnInfo) { stamp(&gotConn, true) },
+		GotFirstResponseByte: func() { stamp(&firstByte, false) },
 	}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, o.base.Scheme+"://"+o.base.Host+pc.Path, nil)
 	if err != nil { // validated paths make this unreachable
