@@ -182,14 +182,19 @@ func (s *Store) Begin(key string, reuseDone bool) (f *Fill, leader bool) {
 	sh.mu.Lock()
 	if old := sh.m[key]; old != nil && !s.purgedSince(old.seq, key) {
 		old.mu.Lock()
-		join := !old.done || (reuseDone && old.reusable && old.entry.purged.Load() != hardPurged)
+		inFlight := !old.done
+		join := inFlight || (reuseDone && old.reusable && old.entry.purged.Load() != hardPurged)
 		if join {
 			old.waiters++
 		}
 		old.mu.Unlock()
 		if join {
 			sh.mu.Unlock()
-			s.met.collapsed.Inc()
+			if inFlight {
+				// Only a join of a fill still in flight is a collapse; a
+				// finished one answers like a hit.
+				s.met.collapsed.Inc()
+			}
 			return old, false
 		}
 	}

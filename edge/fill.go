@@ -99,7 +99,9 @@ func (x *exchange) serveFinished(f *cache.Fill) bool {
 	if d.Use == cache.UseRevalidate {
 		return false
 	}
-	x.serveEntry(e, resHit, cacheStatus{hit: true, hasTTL: true, ttl: d.TTL, collapsed: true})
+	// The fill had finished: this request did not wait for it, so it is a
+	// plain hit (ristretto just had not published the entry yet).
+	x.serveEntry(e, resHit, cacheStatus{hit: true, hasTTL: true, ttl: d.TTL})
 	return true
 }
 
