@@ -257,13 +257,24 @@ type ProbeConfig struct {
 	// Host is the Host header of probes. Default: the origin's
 	// host_header, else its URL host.
 	Host string `yaml:"host"`
-	// Interval between probes of one origin. Default 5s.
+	// Interval between probes of one origin. Default 500ms: the node's
+	// health (and so its BGP announcement) follows its origins' state,
+	// and an origin fault must be seen in well under a second. That is
+	// two small requests a second per origin per node; raise it for large
+	// fleets, and point Path at a cheap endpoint.
 	Interval time.Duration `yaml:"interval"`
+	// FastInterval replaces Interval while an origin's state is in
+	// question (a failure while up, a success while down), until Rise or
+	// Fall decides it (HAProxy's fastinter). Default 50ms (at most
+	// Interval).
+	FastInterval time.Duration `yaml:"fast_interval"`
 	// Jitter spreads probes by up to this fraction of Interval either way.
 	// 0-0.5, default 0.2.
 	Jitter *float64 `yaml:"jitter"`
 	// Timeout of one probe (connect to response header). Default 2s; at
-	// most Interval.
+	// most Interval. A probe that times out while real requests to the
+	// origin are being answered gives no verdict: the origin is slow, not
+	// gone.
 	Timeout time.Duration `yaml:"timeout"`
 	// ExpectStatus is the status range that counts as success, "200" or
 	// "200-399". Default "200-399".
@@ -309,7 +320,8 @@ type RetryConfig struct {
 // Policy defaults.
 const (
 	DefaultProbePath     = "/"
-	DefaultProbeInterval = 5 * time.Second
+	DefaultProbeInterval = 500 * time.Millisecond
+	DefaultFastInterval  = 50 * time.Millisecond
 	DefaultProbeTimeout  = 2 * time.Second
 	DefaultProbeJitter   = 0.2
 	DefaultExpectStatus  = "200-399"
@@ -339,6 +351,9 @@ func (c *PolicyConfig) SetDefaults() {
 	}
 	if p.Timeout == 0 {
 		p.Timeout = min(DefaultProbeTimeout, p.Interval)
+	}
+	if p.FastInterval == 0 {
+		p.FastInterval = min(DefaultFastInterval, p.Interval)
 	}
 	if p.Jitter == nil {
 		p.Jitter = ptr(DefaultProbeJitter)
@@ -395,6 +410,9 @@ func (c *PolicyConfig) Validate() error {
 	}
 	if p.Interval < 10*time.Millisecond {
 		add("probe.interval: must be at least 10ms, got %s", p.Interval)
+	}
+	if p.FastInterval < 10*time.Millisecond || p.FastInterval > max(p.Interval, 10*time.Millisecond) {
+		add("probe.fast_interval: must be 10ms-interval (%s), got %s", p.Interval, p.FastInterval)
 	}
 	if p.Timeout < time.Millisecond || p.Timeout > p.Interval {
 		add("probe.timeout: must be 1ms-interval (%s), got %s", p.Interval, p.Timeout)

@@ -14,8 +14,8 @@ func TestPolicyDefaults(t *testing.T) {
 	c.SetDefaults()
 	want := PolicyConfig{
 		Selection: LowestLatency,
-		Probe: ProbeConfig{Path: "/", Interval: 5 * time.Second, Jitter: ptr(0.2), Timeout: 2 * time.Second,
-			ExpectStatus: "200-399", Rise: 2, Fall: 3, Alpha: 0.3},
+		Probe: ProbeConfig{Path: "/", Interval: 500 * time.Millisecond, FastInterval: 50 * time.Millisecond, Jitter: ptr(0.2),
+			Timeout: 500 * time.Millisecond, ExpectStatus: "200-399", Rise: 2, Fall: 3, Alpha: 0.3},
 		SwitchRatio: 0.8, SwitchMin: ptr(5 * time.Millisecond),
 		Breaker: BreakerConfig{Failures: 5, OpenFor: 10 * time.Second, Trials: 1},
 		Retry:   RetryConfig{Budget: ptr(0.1), MinPerSecond: ptr(10)},
@@ -27,11 +27,17 @@ func TestPolicyDefaults(t *testing.T) {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 
-	// A short interval caps the default timeout.
-	c = PolicyConfig{Probe: ProbeConfig{Interval: 500 * time.Millisecond}}
+	// A short interval caps the default timeout and fast interval.
+	c = PolicyConfig{Probe: ProbeConfig{Interval: 30 * time.Millisecond}}
 	c.SetDefaults()
-	if c.Probe.Timeout != 500*time.Millisecond {
-		t.Errorf("timeout %v with a 500ms interval", c.Probe.Timeout)
+	if c.Probe.Timeout != 30*time.Millisecond || c.Probe.FastInterval != 30*time.Millisecond {
+		t.Errorf("timeout %v, fast interval %v with a 30ms interval", c.Probe.Timeout, c.Probe.FastInterval)
+	}
+	// A long interval gets the 2s timeout.
+	c = PolicyConfig{Probe: ProbeConfig{Interval: 5 * time.Second}}
+	c.SetDefaults()
+	if c.Probe.Timeout != 2*time.Second {
+		t.Errorf("timeout %v with a 5s interval", c.Probe.Timeout)
 	}
 	// Set fields are kept.
 	c = PolicyConfig{Selection: ConsistentHash, Probe: ProbeConfig{Path: "/health", Rise: 1, Fall: 1, ExpectStatus: "204"},
@@ -60,7 +66,8 @@ func TestPolicyValidate(t *testing.T) {
 		{"probe host", func(c *PolicyConfig) { c.Probe.Host = "a/b" }, "probe.host:"},
 		{"interval", func(c *PolicyConfig) { c.Probe.Interval = 5 * time.Millisecond; c.Probe.Timeout = time.Millisecond }, "probe.interval: must be at least 10ms"},
 		{"timeout zero", func(c *PolicyConfig) { c.Probe.Timeout = 0 }, "probe.timeout:"},
-		{"timeout over interval", func(c *PolicyConfig) { c.Probe.Timeout = 6 * time.Second }, "probe.timeout: must be 1ms-interval (5s), got 6s"},
+		{"timeout over interval", func(c *PolicyConfig) { c.Probe.Timeout = 6 * time.Second }, "probe.timeout: must be 1ms-interval (500ms), got 6s"},
+		{"fast interval over interval", func(c *PolicyConfig) { c.Probe.FastInterval = time.Second }, "probe.fast_interval: must be 10ms-interval (500ms), got 1s"},
 		{"jitter high", func(c *PolicyConfig) { c.Probe.Jitter = ptr(0.6) }, "probe.jitter:"},
 		{"jitter negative", func(c *PolicyConfig) { c.Probe.Jitter = ptr(-0.1) }, "probe.jitter:"},
 		{"expect_status word", func(c *PolicyConfig) { c.Probe.ExpectStatus = "ok" }, "probe.expect_status:"},
@@ -113,7 +120,7 @@ func TestPolicyValidateReportsAll(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	fields := []string{"selection", "probe.path", "probe.interval", "probe.timeout", "probe.jitter",
+	fields := []string{"selection", "probe.path", "probe.interval", "probe.fast_interval", "probe.timeout", "probe.jitter",
 		"probe.expect_status", "probe.rise", "probe.fall", "probe.alpha", "switch_ratio", "switch_min",
 		"breaker.failures", "breaker.open_for", "breaker.trials", "retry.budget", "retry.min_per_second"}
 	lines := strings.Split(err.Error(), "\n")

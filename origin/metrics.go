@@ -70,7 +70,7 @@ func NewMetrics() *Metrics {
 		}, []string{"site"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_origin_probes_total",
-			Help: "Health and latency probes, by result (ok, fail).",
+			Help: "Health and latency probes, by result (ok, fail, slow: timed out while requests were answered).",
 		}, []string{"site", "origin", "result"}),
 		probeRTT: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edge_origin_probe_rtt_seconds",

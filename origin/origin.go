@@ -72,6 +72,7 @@ type Origin struct {
 	opened   atomic.Int64
 	open     atomic.Int64
 	inflight atomic.Int64
+	answered atomic.Uint64 // responses from real requests (not probes)
 
 	mu         sync.Mutex // the probe statistics
 	samples    int64
@@ -93,6 +94,7 @@ type Origin struct {
 	probeRTT   prometheus.Observer
 	probeOK    prometheus.Counter
 	probeFail  prometheus.Counter
+	probeSlow  prometheus.Counter
 }
 
 // Option configures a Pool beyond its Config.
@@ -222,6 +224,7 @@ func (p *Pool) newOrigin(i int, c Config) (*Origin, error) {
 	o.probeRTT = m.probeRTT.WithLabelValues(p.site, o.name)
 	o.probeOK = m.probes.WithLabelValues(p.site, o.name, "ok")
 	o.probeFail = m.probes.WithLabelValues(p.site, o.name, "fail")
+	o.probeSlow = m.probes.WithLabelValues(p.site, o.name, "slow")
 	if c.TLS.InsecureSkipVerify {
 		p.logger.Warn("origin certificate is not verified (tls.insecure_skip_verify)", "origin", o.name)
 	}
@@ -494,6 +497,7 @@ func (p *Pool) attempt(parent context.Context, o *Origin, trial bool, req *http.
 	default:
 		o.br.success(trial)
 	}
+	o.answered.Add(1)
 	resp.Body = newIdleBody(resp.Body, o.cfg.BodyIdleTimeout, cancel, o, p)
 	return resp, nil
 }

@@ -25,14 +25,22 @@ func (p *Pool) probeLoop(o *Origin) {
 		case <-t.C:
 		}
 		p.probe(o)
-		t.Reset(p.nextInterval())
+		t.Reset(p.nextInterval(o))
 	}
 }
 
-func (p *Pool) nextInterval() time.Duration {
+// nextInterval is the wait before o's next probe: FastInterval while its
+// state is in question, else Interval, both spread by Jitter.
+func (p *Pool) nextInterval(o *Origin) time.Duration {
 	pc := &p.policy.Probe
+	d := pc.Interval
+	o.mu.Lock()
+	if up := o.up.Load(); (up && o.failRun > 0) || (!up && o.okRun > 0) {
+		d = pc.FastInterval
+	}
+	o.mu.Unlock()
 	f := 1 + *pc.Jitter*(2*p.rand()-1)
-	return time.Duration(float64(pc.Interval) * f)
+	return time.Duration(float64(d) * f)
 }
 
 // errProbeBusy cancels a probe that found every connection of the
@@ -84,6 +92,7 @@ func (p *Pool) probe(o *Origin) {
 	req.Host = o.probeHost
 	req.Header.Set("User-Agent", "edgecdn-probe")
 	req.Header.Set("Cache-Control", "no-cache")
+	answered := o.answered.Load()
 	start := time.Now()
 	resp, err := o.tr.RoundTrip(req)
 	ok, why := false, ""
@@ -93,6 +102,11 @@ func (p *Pool) probe(o *Origin) {
 		case errProbeBusy:
 			return // busy, not broken: no verdict
 		case errProbeTimeout:
+			if o.answered.Load() != answered {
+				// Real requests got answers meanwhile: slow, not gone.
+				o.probeSlow.Inc()
+				return
+			}
 			why = fmt.Sprintf("no answer within %s", pc.Timeout)
 		}
 	} else {
