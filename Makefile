@@ -9,7 +9,8 @@ FUZZTIME ?= 10s
 FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:FuzzParseRequest \
         ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath \
         ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges ./origin/:FuzzParseStatusRange \
-        ./geodata/:FuzzCoverageFile ./geodata/:FuzzLocate ./geodata/:FuzzDatabase ./dnsserver/:FuzzServeUDP
+        ./geodata/:FuzzCoverageFile ./geodata/:FuzzLocate ./geodata/:FuzzDatabase ./dnsserver/:FuzzServeUDP \
+        ./bgp/:FuzzParseCommunity ./bgp/:FuzzParseLargeCommunity ./bgp/:FuzzConfig
 
 .PHONY: help build run test test-integration smoke fuzz bench lint check generate clean
 
