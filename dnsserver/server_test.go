@@ -651,3 +651,32 @@ func TestListenErrors(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCheck: the health check queries the server through its own socket;
+// it fails before Start, after Stop, and with a timeout error when the
+// address answers nothing.
+func TestCheck(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = []string{"127.0.0.1:0"}
+	s, err := dnsserver.New(cfg, testLocator(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.Check(ctx); !errors.Is(err, dnsserver.ErrNotServing) {
+		t.Errorf("before Start: %v", err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Errorf("serving: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); !errors.Is(err, dnsserver.ErrNotServing) {
+		t.Errorf("after Stop: %v", err)
+	}
+}

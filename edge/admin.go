@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgecdn/edgecdn/bgp"
 	"github.com/edgecdn/edgecdn/origin"
 )
 
@@ -31,6 +32,19 @@ func (n *Node) adminHandler() http.Handler {
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, n.Status())
+	})
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, r *http.Request) {
+		n.Drain(true)
+		n.logger.Info("drain requested through the admin API", "addr", r.RemoteAddr)
+		writeJSON(w, n.Health())
+	})
+	mux.HandleFunc("DELETE /drain", func(w http.ResponseWriter, r *http.Request) {
+		n.Drain(false)
+		n.logger.Info("drain ended through the admin API", "addr", r.RemoteAddr)
+		writeJSON(w, n.Health())
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, n.Health())
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
 		b, err := n.Config().YAML()
@@ -63,6 +77,8 @@ type Status struct {
 	ConfigGeneration uint64         `json:"config_generation"`
 	Cache            CacheStatus    `json:"cache"`
 	Origins          []origin.State `json:"origins"`
+	Health           HealthStatus   `json:"health"`
+	BGP              *bgp.Snapshot  `json:"bgp,omitempty"`
 }
 
 // CacheStatus summarises the cache.
@@ -90,6 +106,11 @@ func (n *Node) Status() Status {
 	}
 	for _, p := range pools {
 		s.Origins = append(s.Origins, p.Snapshot()...)
+	}
+	s.Health = n.hc.status()
+	if n.speaker != nil {
+		b := n.speaker.Snapshot()
+		s.BGP = &b
 	}
 	return s
 }

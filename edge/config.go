@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgecdn/edgecdn/bgp"
 	"github.com/edgecdn/edgecdn/cache"
 	"github.com/edgecdn/edgecdn/dnsserver"
 	"github.com/edgecdn/edgecdn/edge/demo"
@@ -35,6 +36,13 @@ type Config struct {
 	DNS *dnsserver.Config `yaml:"dns"`
 	// Geodata maps client addresses to regions for the DNS server.
 	Geodata *geodata.Config `yaml:"geodata"`
+	// Health is the node's health state machine: checks, hysteresis and
+	// the graceful drain.
+	Health HealthConfig `yaml:"health"`
+	// BGP, when present, announces the node's prefixes through the
+	// embedded speaker while the node is healthy. Adding or removing it
+	// needs a restart.
+	BGP *bgp.Config `yaml:"bgp"`
 }
 
 // NodeConfig identifies the node.
@@ -277,6 +285,10 @@ func (c *Config) SetDefaults() {
 	if c.Geodata != nil {
 		c.Geodata.SetDefaults()
 	}
+	c.Health.setDefaults(c.BGP != nil)
+	if c.BGP != nil {
+		c.BGP.SetDefaults()
+	}
 	for i := range c.Sites {
 		s := &c.Sites[i]
 		for j := range s.Origins {
@@ -370,6 +382,12 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, validateSites(c.Sites)...)
 	errs = append(errs, validateDNS(c)...)
+	errs = append(errs, c.Health.validate()...)
+	if c.BGP != nil {
+		if err := c.BGP.Validate(); err != nil {
+			errs = append(errs, confload.Prefix("bgp", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

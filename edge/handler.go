@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,18 +24,27 @@ type handler struct {
 	now    func() time.Time
 	// fillCtx bounds background fills; cancelled when the node stops.
 	fillCtx context.Context
+	// answered counts requests the handler finished: the health check
+	// tells a slow node (still answering) from a broken one by it.
+	answered atomic.Uint64
 }
+
+// HealthPath is answered 200 by every node on any Host, without touching
+// the cache or an origin: the node's own HTTP health check requests it
+// through the real listener (and so may an external monitor).
+const HealthPath = "/.well-known/edgecdn/health"
 
 // generation is everything the request path reads from one config.
 type generation struct {
-	id       uint64
-	nodeID   string
-	sites    *siteTable
-	comp     *compressor
-	maxBody  int64
-	maxObj   int64
-	via      string // "1.1 <node-id>"
-	csPrefix string // "<node-id>; "
+	id         uint64
+	nodeID     string
+	sites      *siteTable
+	comp       *compressor
+	maxBody    int64
+	maxObj     int64
+	via        string // "1.1 <node-id>"
+	healthBody []byte // "ok <node-id>\n"
+	csPrefix   string // "<node-id>; "
 }
 
 // connLocal is the handler's per-connection state (h1.Response.Local).
@@ -86,7 +96,12 @@ func (h *handler) ServeH1(w *h1.Response, r *h1.Request) {
 		cl = &connLocal{key: make([]byte, 0, 256)}
 		w.Local = cl
 	}
+	defer h.answered.Add(1)
 	x := exchange{h: h, g: g, w: w, r: r, cl: cl, start: h.now()}
+	if r.Path == HealthPath {
+		x.serveHealth()
+		return
+	}
 	x.s = g.sites.match(r.Host)
 	if x.s == nil {
 		h.met.rejected.WithLabelValues("unknown_host").Inc()
@@ -190,6 +205,15 @@ func (x *exchange) gatewayTimeoutOnlyIfCached() {
 }
 
 // optionsStar answers "OPTIONS *" locally.
+func (x *exchange) serveHealth() {
+	b := append(x.w.Scratch(), "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(x.g.healthBody)), 10)
+	b = append(b, "\r\nDate: "...)
+	b = append(b, h1.HTTPDate()...)
+	b = append(b, "\r\n"...)
+	x.w.WriteRaw(200, b, x.g.healthBody)
+}
+
 func (x *exchange) optionsStar() {
 	b := append(x.w.Scratch(), "HTTP/1.1 204 No Content\r\nAllow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\nDate: "...)
 	b = append(b, h1.HTTPDate()...)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/edgecdn/edgecdn/bgp"
 	"github.com/edgecdn/edgecdn/cache"
 	"github.com/edgecdn/edgecdn/dnsserver"
 	"github.com/edgecdn/edgecdn/edge/demo"
@@ -40,6 +41,9 @@ type Node struct {
 	met       *metrics
 	originMet *origin.Metrics
 	dnsMet    *dnsserver.Metrics
+	bgpMet    *bgp.Metrics
+	speaker   *bgp.Speaker // nil without a bgp section
+	hc        *healthChecker
 	store     *cache.Store
 	handler   *handler
 	demo      *demo.Server
@@ -61,6 +65,11 @@ type Node struct {
 
 	fillCtx    context.Context
 	fillCancel context.CancelFunc
+
+	// livePools is the pools of the current generation, for the origins
+	// health check (which must not take mu).
+	livePools     atomic.Pointer[[]*origin.Pool]
+	firstHTTPAddr atomic.Pointer[string]
 }
 
 // Option configures a Node beyond its Config.
@@ -108,6 +117,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.genID, n.pools = 1, pools
+	n.livePools.Store(&pools)
 	n.handler.gen.Store(g)
 	if c.Demo != nil {
 		if n.demo, err = demo.New(*c.Demo, demo.WithLogger(base)); err != nil {
@@ -123,8 +133,37 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		}
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	if c.BGP != nil {
+		n.bgpMet = bgp.NewMetrics()
+		n.reg.MustRegister(n.bgpMet)
+		n.speaker, err = bgp.New(*c.BGP, bgp.WithLogger(base), bgp.WithMetrics(n.bgpMet), bgp.WithPeerHook(n.peerEvent))
+		if err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
+	hm := newHealthMetrics()
+	n.reg.MustRegister(hm.collectors()...)
+	n.hc = newHealthChecker(n, &c, hm, n.speaker)
 	n.met.configGen.Set(1)
 	return n, nil
+}
+
+// peerEvent receives BGP session changes. The speaker logs sessions
+// coming up and going down and counts them; the node notes each state at
+// debug level (a router that is away cycles through connect and active).
+func (n *Node) peerEvent(e bgp.PeerEvent) {
+	n.logger.Debug("bgp peer state", "peer", e.Address, "asn", e.ASN, "state", e.State, "up", e.Up)
+}
+
+// poolHook is every origin pool's state hook: an origin going up or down
+// re-runs the health evaluation at once.
+func (n *Node) poolHook(origin.State) {
+	if n.hc != nil && n.hc.ran.Load() {
+		n.hc.poke()
+	}
 }
 
 // buildGeneration compiles a config into what the request path reads.
@@ -137,7 +176,7 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 	var pools []*origin.Pool
 	for i := range c.Sites {
 		sc := c.Sites[i]
-		opts := []origin.Option{origin.WithLogger(n.base), origin.WithMetrics(n.originMet)}
+		opts := []origin.Option{origin.WithLogger(n.base), origin.WithMetrics(n.originMet), origin.WithStateHook(n.poolHook)}
 		for _, old := range n.pools {
 			if old.Site() == sc.Name {
 				opts = append(opts, origin.WithPrevious(old))
@@ -157,14 +196,15 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 		})
 	}
 	return &generation{
-		id:       id,
-		nodeID:   c.Node.ID,
-		sites:    newSiteTable(sites),
-		comp:     comp,
-		maxBody:  c.HTTP.MaxRequestBody,
-		maxObj:   c.Cache.MaxObjectSize,
-		via:      "1.1 " + c.Node.ID,
-		csPrefix: c.Node.ID + "; ",
+		id:         id,
+		nodeID:     c.Node.ID,
+		sites:      newSiteTable(sites),
+		comp:       comp,
+		maxBody:    c.HTTP.MaxRequestBody,
+		maxObj:     c.Cache.MaxObjectSize,
+		via:        "1.1 " + c.Node.ID,
+		healthBody: []byte("ok " + c.Node.ID + "\n"),
+		csPrefix:   c.Node.ID + "; ",
 	}, pools, nil
 }
 
@@ -252,6 +292,18 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}()
 	n.logger.Info("admin listening", "addr", adminLn.Addr().String())
+	if len(n.httpLns) > 0 {
+		a := checkAddr(n.httpLns[0].Addr())
+		n.firstHTTPAddr.Store(&a)
+	}
+	// BGP last: the speaker starts with nothing announced; the health
+	// machine announces once every check has passed rise times.
+	if n.speaker != nil {
+		if err := n.speaker.Start(ctx); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	n.hc.start()
 	n.started = n.now()
 	n.running.Store(true)
 	n.logger.Info("node started", "node", cfg.Node.ID, "region", cfg.Node.Region, "version", Version,
@@ -259,11 +311,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	return nil
 }
 
-// Stop stops accepting requests, lets those in progress finish within
-// ctx (at most http.shutdown_grace), then stops the admin server, fills,
-// origin pools, the demo origin and the cache. Calling it twice is
-// harmless.
+// Stop drains the node first: with BGP, its prefixes are announced with
+// the drain attributes for health.drain_delay and then withdrawn; then it
+// keeps serving for health.lameduck. Then it stops accepting requests,
+// lets those in progress finish within ctx (at most http.shutdown_grace),
+// and stops the admin server, fills, origin pools, the demo origin and the
+// cache. Calling it twice is harmless.
 func (n *Node) Stop(ctx context.Context) error {
+	if n.running.Load() {
+		n.hc.drainForShutdown(ctx)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.stopLocked(ctx)
@@ -279,6 +336,12 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	var errs []error
+	n.hc.stop()
+	if n.speaker != nil {
+		if err := n.speaker.Stop(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("bgp: %w", err))
+		}
+	}
 	if err := n.dns.stop(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("dns: %w", err))
 	}
@@ -359,12 +422,23 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	if c.DNS != nil && (c.Geodata.Database == "") != (old.Geodata.Database == "") {
 		return errors.New("geodata.database: switching between the demo database and a file needs a restart")
 	}
+	if (c.BGP == nil) != (old.BGP == nil) {
+		return errors.New("bgp: adding or removing the bgp section needs a restart")
+	}
 	if !sameServerSettings(c.HTTP, old.HTTP) {
 		return errors.New("http: timeouts and limits of the listeners cannot change on reload (restart the node); max_request_body and shutdown_grace can")
 	}
 	g, pools, err := n.buildGeneration(&c, n.genID+1)
 	if err != nil {
 		return err
+	}
+	if n.speaker != nil {
+		if err := n.speaker.Reload(*c.BGP); err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return err
+		}
 	}
 	if n.dns != nil {
 		if err := n.dns.reload(&c); err != nil {
@@ -384,7 +458,9 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	n.handler.gen.Store(g)
 	oldPools := n.pools
 	n.pools = pools
+	n.livePools.Store(&pools)
 	n.cfg.Store(&c)
+	n.hc.reload(&c.Health)
 	if n.running.Load() {
 		for _, p := range pools {
 			p.Start(context.Background())
@@ -410,8 +486,24 @@ func sameServerSettings(a, b HTTPConfig) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-// Ready reports whether the node is serving.
-func (n *Node) Ready() bool { return n.running.Load() && n.store.Ready() }
+// Ready reports whether the node is serving and healthy: not degraded,
+// draining or drained (a starting node serves, and is ready, while its
+// checks warm up; only its BGP announcement waits for them).
+func (n *Node) Ready() bool {
+	if !n.running.Load() || !n.store.Ready() {
+		return false
+	}
+	s := n.hc.state()
+	return s == StateStarting || s == StateHealthy
+}
+
+// Health returns the health machine's state.
+func (n *Node) Health() HealthStatus { return n.hc.status() }
+
+// Drain starts (true) or ends (false) an operator drain: the node
+// withdraws its prefixes gracefully and /ready answers 503, but it keeps
+// serving.
+func (n *Node) Drain(on bool) { n.hc.setOperatorDrain(on) }
 
 // Config returns the config in effect (do not modify it).
 func (n *Node) Config() *Config { return n.cfg.Load() }

@@ -7,7 +7,10 @@
 //	edged -print-config        print the effective config (defaults filled in) and exit
 //
 // SIGHUP reloads the config file; SIGINT and SIGTERM stop the node
-// gracefully.
+// gracefully: with a bgp section, its prefixes are announced with the
+// GRACEFUL_SHUTDOWN community for health.drain_delay, then withdrawn, then
+// the node keeps serving for health.lameduck before it closes its
+// listeners. A second SIGINT or SIGTERM cuts that short.
 package main
 
 import (
@@ -111,8 +114,15 @@ func run(args []string) int {
 		}
 		break
 	}
-	logger.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownGrace+5*time.Second)
+	// A second signal during the drain stops at once.
+	stop()
+	now := node.Config()
+	budget := now.HTTP.ShutdownGrace + *now.Health.DrainDelay + *now.Health.Lameduck + 5*time.Second
+	logger.Info("stopping: drain, lameduck, then close the listeners", "budget_s", budget.Seconds())
+	sctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	sctx, cancel2 := context.WithTimeout(sctx, budget)
+	defer cancel2()
 	defer cancel()
 	if err := node.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Error("stop", "err", err)

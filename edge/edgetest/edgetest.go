@@ -203,13 +203,15 @@ func (c *Clock) Advance(d time.Duration) {
 const ProbePath = "/edgetest-probe"
 
 // SiteConfig returns a minimal config with one site "s" answering every
-// Host from origin (the origin's base URL), its probes sent to ProbePath,
+// Host from origin (the origin's base URL), its probes sent to ProbePath
+// (any answer below 500 counts as up, so test origins need no handler
+// there; a killed or failing origin still goes down),
 // plus extra YAML lines for the site (indented by the caller as site keys,
 // e.g. "    default_ttl: 1m"; not origin_policy).
 func SiteConfig(origin string, siteExtra ...string) string {
 	var b strings.Builder
 	b.WriteString("node:\n  id: edge-test\nsites:\n  - name: s\n    hosts: [\"*\"]\n")
-	b.WriteString("    origin_policy:\n      probe:\n        path: " + ProbePath + "\n")
+	b.WriteString("    origin_policy:\n      probe:\n        path: " + ProbePath + "\n        expect_status: 200-499\n")
 	b.WriteString("    origins:\n      - url: " + origin + "\n")
 	for _, l := range siteExtra {
 		b.WriteString(l + "\n")
