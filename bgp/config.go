@@ -65,7 +65,7 @@ type NeighborConfig struct {
 	ConnectRetry time.Duration `yaml:"connect_retry"`
 	// Password enables TCP MD5 signatures (RFC 2385) with this key, at
 	// most 80 bytes. Empty (the default): none.
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// Multihop is the TTL of eBGP packets to a neighbour that is not
 	// directly connected, 1-255. 0 (the default): directly connected
 	// (TTL 1).

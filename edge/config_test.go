@@ -120,3 +120,18 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// The BGP neighbour password never leaves the node through GET /config.
+func TestConfigRedactsBGPPassword(t *testing.T) {
+	c, err := ParseConfig(mustRead(t, "../deploy/edged.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "change-me") || !strings.Contains(string(b), "<redacted>") {
+		t.Errorf("password not redacted:\n%s", b)
+	}
+}
