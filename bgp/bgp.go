@@ -581,6 +581,7 @@ func (s *Speaker) stop(ctx context.Context) error {
 	s.mode = ModeWithdrawn
 	s.mu.Unlock()
 	s.waitSent(ctx, srv, before, families)
+	s.closeSessions(ctx, srv)
 
 	done := make(chan struct{})
 	go func() {
@@ -610,6 +611,36 @@ func (s *Speaker) stop(ctx context.Context) error {
 		return fmt.Errorf("bgp: stop: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// closeSessions shuts every session down administratively (a CEASE
+// notification to the router) and waits, at most 2 s or until ctx is
+// done, until none is open. StopBgp on live sessions races in GoBGP
+// v3.37.0: it rewrites its global config while a session's receive
+// goroutine may read it for an UPDATE arriving at that moment.
+func (s *Speaker) closeSessions(ctx context.Context, srv *server.BgpServer) {
+	c := context.WithoutCancel(ctx)
+	var peers []string
+	_ = srv.ListPeer(c, &api.ListPeerRequest{}, func(p *api.Peer) {
+		peers = append(peers, p.GetConf().GetNeighborAddress())
+	})
+	for _, a := range peers {
+		_ = srv.DisablePeer(c, &api.DisablePeerRequest{Address: a, Communication: "edgecdn node stopping"})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		open := false
+		_ = srv.ListPeer(c, &api.ListPeerRequest{}, func(p *api.Peer) {
+			switch p.GetState().GetSessionState() {
+			case api.PeerState_OPENSENT, api.PeerState_OPENCONFIRM, api.PeerState_ESTABLISHED:
+				open = true
+			}
+		})
+		if !open {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // sentUpdates returns the UPDATE messages sent so far to each established

@@ -175,3 +175,24 @@ func TestStatusHasHealth(t *testing.T) {
 		t.Errorf("status health: %+v", st.Health)
 	}
 }
+
+// A node whose origin does not answer at boot never turns healthy (and so
+// never announces), though origins start "up" so that it serves at once.
+func TestHealthNeedsAnsweringOriginAtStart(t *testing.T) {
+	o := origintest.New(t)
+	o.HandleFallback(serveText(text(100), "public, max-age=60"))
+	o.SetDelay(time.Minute) // accepts connections, never answers
+	n := edgetest.Start(t, edgetest.SiteConfig(o.URL)+healthYAML())
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if s := n.Health().State; s == edge.StateHealthy {
+			t.Fatalf("healthy with an origin that never answered: %+v", n.Health())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := n.Metric(t, "edge_health_transitions_total", "to", "healthy"); got != 0 {
+		t.Errorf("%v transitions to healthy", got)
+	}
+	o.SetDelay(0)
+	waitHealth(t, n, edge.StateHealthy)
+}

@@ -56,6 +56,7 @@ type healthChecker struct {
 	shutdown   bool
 	mode       bgp.Mode
 	modeErr    string
+	applied    HealthState   // the state whose BGP mode was last applied
 	changed    chan struct{} // closed and replaced on every state change
 	lastFDScan time.Time
 	lastFDs    int
@@ -254,6 +255,9 @@ func (hc *healthChecker) checkOrigins() checkResult {
 		if !p.Ready() {
 			return checkResult{detail: "site " + p.Site() + ": no origin is up"}
 		}
+		if !p.Confirmed() {
+			return checkResult{detail: "site " + p.Site() + ": no origin has answered a probe yet"}
+		}
 	}
 	return checkResult{ok: true}
 }
@@ -393,7 +397,7 @@ func (hc *healthChecker) apply(t transition) {
 		cancel()
 	}
 	hc.mu.Lock()
-	hc.mode, hc.modeErr = mode, modeErr
+	hc.mode, hc.modeErr, hc.applied = mode, modeErr, t.to
 	close(hc.changed)
 	hc.changed = make(chan struct{})
 	hc.mu.Unlock()
@@ -421,9 +425,9 @@ func (hc *healthChecker) drainForShutdown(ctx context.Context) {
 	hc.poke()
 	for {
 		hc.mu.Lock()
-		st, ch := hc.m.state, hc.changed
+		st, ch := hc.applied, hc.changed
 		hc.mu.Unlock()
-		if st == StateWithdrawn {
+		if st == StateWithdrawn { // and the speaker has withdrawn
 			break
 		}
 		select {

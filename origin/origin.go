@@ -345,6 +345,26 @@ func (p *Pool) Close() { p.Stop(context.Background()) }
 // breakers aside).
 func (p *Pool) Ready() bool { return len(*p.ranking.Load()) > 0 }
 
+// Confirmed is Ready, and more: some origin that may take requests has
+// answered a probe (unless probes are off). Origins start up, so that a
+// node serves at once; this is for the node's health, which must not
+// announce the node before its origins are known to answer.
+func (p *Pool) Confirmed() bool {
+	r := *p.ranking.Load()
+	if p.policy.Probe.Disabled {
+		return len(r) > 0
+	}
+	for _, o := range r {
+		o.mu.Lock()
+		ok := o.probesOK > 0
+		o.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
 // countedConn tracks open origin connections.
 type countedConn struct {
 	net.Conn

@@ -76,3 +76,24 @@ func TestSlowProbeWhileTrafficAnswered(t *testing.T) {
 	// Without traffic the same timeouts are failures.
 	waitUp(t, p, s.URL, false)
 }
+
+// Origins start up (Ready) but are Confirmed only once one answered a
+// probe; without probes, Ready is enough.
+func TestConfirmed(t *testing.T) {
+	a := startOrigin(t, 0)
+	a.Kill()
+	p := newTestPool(t, probePolicy(time.Hour), cfgsOf(a))
+	if !p.Ready() || p.Confirmed() {
+		t.Fatalf("before probes: ready %v confirmed %v, want true false", p.Ready(), p.Confirmed())
+	}
+	a.Revive()
+	p.Start(context.Background())
+	waitProbes(t, p, 1)
+	if !p.Confirmed() {
+		t.Error("not confirmed after a successful probe")
+	}
+	q := newTestPool(t, noProbes(), cfgsOf(a))
+	if !q.Confirmed() {
+		t.Error("without probes, a ready pool is confirmed")
+	}
+}
