@@ -303,3 +303,34 @@ func TestDNSCheckFiles(t *testing.T) {
 		})
 	}
 }
+
+// With a dns section the health machine queries the node's own DNS
+// listener; the check is up once the server answers.
+func TestDNSHealthCheck(t *testing.T) {
+	o := origintest.New(t)
+	n := edgetest.Start(t, edgetest.SiteConfig(o.URL)+"demo:\n  listen: 127.0.0.1:0\n"+dnsZone+dnsRegions+
+		"health:\n  interval: 20ms\n  rise: 2\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h := n.Health()
+		var dnsUp, found bool
+		for _, c := range h.Checks {
+			if c.Name == "dns" {
+				found, dnsUp = true, c.Up
+			}
+		}
+		if !found {
+			t.Fatalf("no dns check: %+v", h.Checks)
+		}
+		if dnsUp && h.State == edge.StateHealthy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dns check not up: %+v", h)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := n.Metric(t, "edge_health_check_results_total", "check", "dns", "result", "ok"); got < 2 {
+		t.Errorf("%v ok dns checks", got)
+	}
+}
