@@ -581,7 +581,7 @@ func (s *Speaker) stop(ctx context.Context) error {
 	s.mode = ModeWithdrawn
 	s.mu.Unlock()
 	s.waitSent(ctx, srv, before, families)
-	s.closeSessions(ctx, srv)
+	closeSessions(ctx, srv)
 
 	done := make(chan struct{})
 	go func() {
@@ -618,14 +618,14 @@ func (s *Speaker) stop(ctx context.Context) error {
 // done, until none is open. StopBgp on live sessions races in GoBGP
 // v3.37.0: it rewrites its global config while a session's receive
 // goroutine may read it for an UPDATE arriving at that moment.
-func (s *Speaker) closeSessions(ctx context.Context, srv *server.BgpServer) {
+func closeSessions(ctx context.Context, srv *server.BgpServer) {
 	c := context.WithoutCancel(ctx)
 	var peers []string
 	_ = srv.ListPeer(c, &api.ListPeerRequest{}, func(p *api.Peer) {
 		peers = append(peers, p.GetConf().GetNeighborAddress())
 	})
 	for _, a := range peers {
-		_ = srv.DisablePeer(c, &api.DisablePeerRequest{Address: a, Communication: "edgecdn node stopping"})
+		_ = srv.DisablePeer(c, &api.DisablePeerRequest{Address: a, Communication: "edgecdn speaker stopping"})
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {

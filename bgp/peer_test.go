@@ -136,28 +136,9 @@ func (r *router) addNeighbor(n *api.Peer) {
 func (r *router) Stop() {
 	r.stop.Do(func() {
 		// Close the sessions first: StopBgp with a live session races in
-		// GoBGP (see Speaker.closeSessions).
-		ctx := context.Background()
-		var peers []string
-		_ = r.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			peers = append(peers, p.GetConf().GetNeighborAddress())
-		})
-		for _, a := range peers {
-			_ = r.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a})
-		}
-		for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-			open := false
-			_ = r.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-				switch p.GetState().GetSessionState() {
-				case api.PeerState_OPENSENT, api.PeerState_OPENCONFIRM, api.PeerState_ESTABLISHED:
-					open = true
-				}
-			})
-			if !open {
-				break
-			}
-		}
-		_ = r.srv.StopBgp(ctx, &api.StopBgpRequest{})
+		// GoBGP (see closeSessions).
+		closeSessions(context.Background(), r.srv)
+		_ = r.srv.StopBgp(context.Background(), &api.StopBgpRequest{})
 	})
 }
 
