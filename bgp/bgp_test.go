@@ -49,7 +49,7 @@ func TestModes(t *testing.T) {
 	cfg := Config{
 		ASN: localASN, RouterID: "10.0.1.2",
 		Neighbors: []NeighborConfig{dialTo(r1, local), dialTo(r2, local)},
-		Prefixes:  []string{"192.0.2.0/24", "198.51.100.0/24"},
+		Prefixes:  []string{"198.18.0.0/24", "198.51.100.0/24"},
 		Announce: Attributes{
 			Communities:      []string{"65001:100", "no-export"},
 			LargeCommunities: []string{"65001:1:2"},
@@ -114,7 +114,7 @@ func TestModes(t *testing.T) {
 	mustSetMode(t, s, ModeAnnounce) // idempotent
 	for _, r := range []*router{r1, r2} {
 		eventually(t, "announce at "+r.addr, wantRoutes(r, familyIPv4, local,
-			map[string]route{"192.0.2.0/24": announced, "198.51.100.0/24": announced}))
+			map[string]route{"198.18.0.0/24": announced, "198.51.100.0/24": announced}))
 	}
 	if got := r2.routes(familyIPv4, ""); len(got) != 2 {
 		t.Errorf("r2 has %v, want only our two prefixes (nothing from r1)", got)
@@ -133,7 +133,7 @@ func TestModes(t *testing.T) {
 		communities: []uint32{65001<<16 | 666, CommunityGracefulShutdown}}
 	mustSetMode(t, s, ModeDraining)
 	eventually(t, "drain at r1", wantRoutes(r1, familyIPv4, local,
-		map[string]route{"192.0.2.0/24": drained, "198.51.100.0/24": drained}))
+		map[string]route{"198.18.0.0/24": drained, "198.51.100.0/24": drained}))
 
 	// Degraded without attributes withdraws.
 	mustSetMode(t, s, ModeDegraded)
@@ -152,7 +152,7 @@ func TestModes(t *testing.T) {
 	degraded := route{from: local, nextHop: local, asPath: asPath(localASN, 3), med: ptr(uint32(500)),
 		communities: []uint32{65001<<16 | 200}}
 	eventually(t, "degraded at r1", wantRoutes(r1, familyIPv4, local,
-		map[string]route{"192.0.2.0/24": degraded, "198.51.100.0/24": degraded}))
+		map[string]route{"198.18.0.0/24": degraded, "198.51.100.0/24": degraded}))
 
 	// Reload dropping a prefix and changing the attributes while
 	// announcing: the prefix is withdrawn, the other re-announced.
@@ -216,7 +216,7 @@ func TestReloadNeighbors(t *testing.T) {
 	cfg := Config{
 		ASN: localASN, RouterID: "10.0.2.2",
 		Neighbors: []NeighborConfig{dialTo(keep, local), dialTo(gone, local), dialTo(changed, local)},
-		Prefixes:  []string{"192.0.2.0/24"},
+		Prefixes:  []string{"198.18.0.0/24"},
 	}
 	var mu sync.Mutex
 	events := map[string][]string{}
@@ -302,7 +302,7 @@ func TestReloadNeighbors(t *testing.T) {
 		!strings.Contains(err.Error(), "bgp.router_id: cannot change") {
 		t.Errorf("reload changing asn and router_id: %v", err)
 	}
-	if got := s.Snapshot(); got.ASN != localASN || !slices.Equal(got.Announced, []string{"192.0.2.0/24"}) {
+	if got := s.Snapshot(); got.ASN != localASN || !slices.Equal(got.Announced, []string{"198.18.0.0/24"}) {
 		t.Errorf("a refused reload changed the speaker: %+v", got)
 	}
 	invalid := cfg2
@@ -327,12 +327,12 @@ func TestPassive(t *testing.T) {
 	s := startSpeaker(t, Config{
 		ASN: localASN, RouterID: "10.0.3.2", Listen: net.JoinHostPort(local, itoa(port)),
 		Neighbors: []NeighborConfig{{Address: r.addr, ASN: r.asn, Passive: true}},
-		Prefixes:  []string{"192.0.2.0/24"},
+		Prefixes:  []string{"198.18.0.0/24"},
 	})
 	peerUp(t, s, r.addr)
 	mustSetMode(t, s, ModeAnnounce)
 	eventually(t, "announce over the passive session", wantRoutes(r, familyIPv4, local, map[string]route{
-		"192.0.2.0/24": {from: local, nextHop: local, asPath: []uint32{localASN}},
+		"198.18.0.0/24": {from: local, nextHop: local, asPath: []uint32{localASN}},
 	}))
 }
 
@@ -348,7 +348,7 @@ func TestMD5(t *testing.T) {
 	nc := dialTo(r, local)
 	nc.Password = "s3cret"
 	s := startSpeaker(t, Config{ASN: localASN, RouterID: "10.0.4.2", Neighbors: []NeighborConfig{nc},
-		Prefixes: []string{"192.0.2.0/24"}})
+		Prefixes: []string{"198.18.0.0/24"}})
 	peerUp(t, s, r.addr)
 }
 
@@ -366,7 +366,7 @@ func TestIPv6(t *testing.T) {
 	s := startSpeaker(t, Config{
 		ASN: localASN, RouterID: "10.0.5.2",
 		Neighbors: []NeighborConfig{dialTo(r6, "::1"), dialTo(r4, local4)},
-		Prefixes:  []string{"192.0.2.0/24", "2001:db8:1::/48"},
+		Prefixes:  []string{"198.18.0.0/24", "2001:db8:1::/48"},
 		Announce:  Attributes{Communities: []string{"65001:6"}, Prepend: ptr(2)},
 	})
 	peerUp(t, s, "::1")
@@ -376,7 +376,7 @@ func TestIPv6(t *testing.T) {
 		"2001:db8:1::/48": {from: "::1", nextHop: "::1", asPath: asPath(localASN, 3), communities: []uint32{65001<<16 | 6}},
 	}))
 	eventually(t, "IPv4 at r4", wantRoutes(r4, familyIPv4, local4, map[string]route{
-		"192.0.2.0/24": {from: local4, nextHop: local4, asPath: asPath(localASN, 3), communities: []uint32{65001<<16 | 6}},
+		"198.18.0.0/24": {from: local4, nextHop: local4, asPath: asPath(localASN, 3), communities: []uint32{65001<<16 | 6}},
 	}))
 	if got := r6.routes(familyIPv4, ""); len(got) != 0 {
 		t.Errorf("IPv6 neighbour got IPv4 routes %v", got)
@@ -395,7 +395,7 @@ func TestConcurrentUse(t *testing.T) {
 	r := newRouter(t, "127.0.6.1", 65010, passiveNeighbor(local, localASN))
 	m := NewMetrics()
 	s := startSpeaker(t, Config{ASN: localASN, RouterID: "10.0.6.2",
-		Neighbors: []NeighborConfig{dialTo(r, local)}, Prefixes: []string{"192.0.2.0/24", "198.51.100.0/24"}},
+		Neighbors: []NeighborConfig{dialTo(r, local)}, Prefixes: []string{"198.18.0.0/24", "198.51.100.0/24"}},
 		WithMetrics(m))
 	peerUp(t, s, r.addr)
 	var wg sync.WaitGroup
@@ -420,7 +420,7 @@ func TestConcurrentUse(t *testing.T) {
 	mustSetMode(t, s, ModeDraining)
 	eventually(t, "last mode wins", func() error {
 		got := r.routes(familyIPv4, local)
-		if len(got) != 2 || !slices.Contains(got["192.0.2.0/24"].communities, CommunityGracefulShutdown) {
+		if len(got) != 2 || !slices.Contains(got["198.18.0.0/24"].communities, CommunityGracefulShutdown) {
 			return fmt.Errorf("routes %v", got)
 		}
 		return nil
@@ -429,7 +429,7 @@ func TestConcurrentUse(t *testing.T) {
 
 // TestLifecycleErrors: calls out of order fail cleanly.
 func TestLifecycleErrors(t *testing.T) {
-	cfg := Config{ASN: localASN, RouterID: "10.0.7.2", Prefixes: []string{"192.0.2.0/24"},
+	cfg := Config{ASN: localASN, RouterID: "10.0.7.2", Prefixes: []string{"198.18.0.0/24"},
 		Neighbors: []NeighborConfig{{Address: "127.0.7.1", ASN: 65010, Port: freePort(t, "127.0.7.1"), ConnectRetry: time.Second}}}
 	s, err := New(cfg)
 	if err != nil {
@@ -446,7 +446,7 @@ func TestLifecycleErrors(t *testing.T) {
 		t.Error("unknown mode accepted")
 	}
 	// A reload before Start only replaces the config.
-	cfg.Prefixes = []string{"192.0.2.0/24", "198.51.100.0/24"}
+	cfg.Prefixes = []string{"198.18.0.0/24", "198.51.100.0/24"}
 	if err := s.Reload(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestLifecycleErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"asn":65001,"router_id":"10.0.7.2","mode":"announce","announced":["192.0.2.0/24","198.51.100.0/24"],` +
+	if want := `{"asn":65001,"router_id":"10.0.7.2","mode":"announce","announced":["198.18.0.0/24","198.51.100.0/24"],` +
 		`"peers":[{"address":"127.0.7.1","asn":65010,"state":"active","up":false,"uptime_seconds":0,"transitions":0,"prefixes_sent":0}]}`; string(b) != want {
 		t.Errorf("snapshot JSON\n%s\nwant\n%s", b, want)
 	}

@@ -15,7 +15,7 @@ import (
 func validConfig() Config {
 	return Config{
 		ASN: 65001, RouterID: "10.0.0.1",
-		Neighbors: []NeighborConfig{{Address: "192.0.2.1", ASN: 65000}, {Address: "2001:db8::1", ASN: 65000}},
+		Neighbors: []NeighborConfig{{Address: "198.18.0.1", ASN: 65000}, {Address: "2001:db8::1", ASN: 65000}},
 		Prefixes:  []string{"198.51.100.0/24", "2001:db8:100::/48"},
 	}
 }
@@ -76,14 +76,14 @@ func TestValidate(t *testing.T) {
 		{"bad address", func(c *Config) { c.Neighbors[0].Address = "router1" }, `neighbors[0].address: "router1" is not an IPv4 or IPv6 address`},
 		{"multicast address", func(c *Config) { c.Neighbors[0].Address = "224.0.0.5" }, "neighbors[0].address: 224.0.0.5 is not a unicast address"},
 		{"zone", func(c *Config) { c.Neighbors[1].Address = "fe80::1%eth0" }, "neighbors[1].address: \"fe80::1%eth0\": a zone"},
-		{"duplicate", func(c *Config) { c.Neighbors[1].Address = "192.0.2.1" }, "neighbors[1].address: 192.0.2.1 is also neighbors[0]"},
+		{"duplicate", func(c *Config) { c.Neighbors[1].Address = "198.18.0.1" }, "neighbors[1].address: 198.18.0.1 is also neighbors[0]"},
 		{"duplicate spelled otherwise", func(c *Config) {
 			c.Neighbors = append(c.Neighbors, NeighborConfig{Address: "2001:DB8:0::1", ASN: 1})
 		}, "neighbors[2].address: 2001:DB8:0::1 is also neighbors[1]"},
 		{"no neighbour asn", func(c *Config) { c.Neighbors[1].ASN = 0 }, "neighbors[1].asn: required"},
 		{"port", func(c *Config) { c.Neighbors[0].Port = 70000 }, "neighbors[0].port: must be 1-65535, got 70000"},
 		{"local address", func(c *Config) { c.Neighbors[0].LocalAddress = "x" }, `neighbors[0].local_address: "x" is not an IP address`},
-		{"local address family", func(c *Config) { c.Neighbors[0].LocalAddress = "2001:db8::2" }, "neighbors[0].local_address: 2001:db8::2 is not of the family of 192.0.2.1"},
+		{"local address family", func(c *Config) { c.Neighbors[0].LocalAddress = "2001:db8::2" }, "neighbors[0].local_address: 2001:db8::2 is not of the family of 198.18.0.1"},
 		{"hold time short", func(c *Config) { c.Neighbors[0].HoldTime = 2 * time.Second }, "neighbors[0].hold_time: must be 3s-65535s, got 2s"},
 		{"hold time fraction", func(c *Config) { c.Neighbors[0].HoldTime = 4500 * time.Millisecond }, "neighbors[0].hold_time: must be whole seconds, got 4.5s"},
 		{"keepalive fraction", func(c *Config) { c.Neighbors[0].Keepalive = 500 * time.Millisecond }, "neighbors[0].keepalive: must be whole seconds"},

@@ -110,7 +110,7 @@ func FuzzParseLargeCommunity(f *testing.F) {
 // prefixes in any mode.
 func FuzzConfig(f *testing.F) {
 	f.Add([]byte(readmeSection(f)))
-	f.Add([]byte("asn: 65001\nrouter_id: 10.0.0.1\nneighbors: [{address: 192.0.2.1, asn: 65000}]\nprefixes: [198.51.100.0/24]\n"))
+	f.Add([]byte("asn: 65001\nrouter_id: 10.0.0.1\nneighbors: [{address: 198.18.0.1, asn: 65000}]\nprefixes: [198.51.100.0/24]\n"))
 	f.Add([]byte("asn: 65001\nrouter_id: 10.0.0.1\nlisten: ':179'\nneighbors: [{address: '2001:db8::1', asn: 65000, passive: true}]\n" +
 		"prefixes: ['2001:db8:1::/48']\ndegraded: {prepend: 2, med: 10}\ndrain: {prepend: 0}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -45,7 +45,7 @@ func TestStartStopLeak(t *testing.T) {
 	for i := range rounds {
 		r := newRouter(t, "127.0.9.1", 65010, passiveNeighbor(local, localASN))
 		s, err := New(Config{ASN: localASN, RouterID: "10.0.9.2",
-			Neighbors: []NeighborConfig{dialTo(r, local)}, Prefixes: []string{"192.0.2.0/24"}},
+			Neighbors: []NeighborConfig{dialTo(r, local)}, Prefixes: []string{"198.18.0.0/24"}},
 			WithLogger(testLogger()), WithMetrics(NewMetrics()), WithPeerHook(func(PeerEvent) {}))
 		if err != nil {
 			t.Fatal(err)

@@ -34,13 +34,13 @@ func TestMetrics(t *testing.T) {
 	down := NeighborConfig{Address: "127.0.8.9", ASN: 65099, Port: freePort(t, "127.0.8.9")} // nobody there
 	s := startSpeaker(t, Config{ASN: localASN, RouterID: "10.0.8.2",
 		Neighbors: []NeighborConfig{dialTo(r, local), down},
-		Prefixes:  []string{"192.0.2.0/24", "198.51.100.0/24"},
+		Prefixes:  []string{"198.18.0.0/24", "198.51.100.0/24"},
 	}, WithMetrics(m))
 	peerUp(t, s, r.addr)
 	mustSetMode(t, s, ModeAnnounce)
 	cfg2 := Config{ASN: localASN, RouterID: "10.0.8.2",
 		Neighbors: []NeighborConfig{dialTo(r, local), down},
-		Prefixes:  []string{"192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"},
+		Prefixes:  []string{"198.18.0.0/24", "198.51.100.0/24", "203.0.113.0/24"},
 	}
 	if err := s.Reload(cfg2); err != nil { // one more prefix, announced at once
 		t.Fatal(err)
@@ -72,7 +72,7 @@ edge_bgp_peer_transitions_total{peer="127.0.8.1"} 0
 edge_bgp_peer_transitions_total{peer="127.0.8.9"} 0
 # HELP edge_bgp_prefix_announced 1 while the configured prefix is announced.
 # TYPE edge_bgp_prefix_announced gauge
-edge_bgp_prefix_announced{prefix="192.0.2.0/24"} 0
+edge_bgp_prefix_announced{prefix="198.18.0.0/24"} 0
 edge_bgp_prefix_announced{prefix="198.51.100.0/24"} 0
 edge_bgp_prefix_announced{prefix="203.0.113.0/24"} 0
 # HELP edge_bgp_updates_total Path changes handed to GoBGP, by action (announce, withdraw).

@@ -73,7 +73,7 @@ func TestRouter(t *testing.T) {
 	if r.PeerUp("127.0.0.1") {
 		t.Fatal("session up before anyone dialled")
 	}
-	if st := r.PeerState("192.0.2.1"); st != "" {
+	if st := r.PeerState("198.18.0.1"); st != "" {
 		t.Errorf("unknown neighbour in state %q", st)
 	}
 	s, stop := speaker(t, r, 65001)
