@@ -2,7 +2,9 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -53,4 +55,52 @@ func BenchmarkLookupHit(b *testing.B) {
 			b.Fatal(res)
 		}
 	}
+}
+
+// fillStore stores n small objects under http://bench.example/d<i%10>/o<i>,
+// each tagged "all" and "t<i%10>", and returns the store.
+func fillStore(b *testing.B, s *Store, n int) {
+	b.Helper()
+	for i := range n {
+		key := fmt.Sprintf("http://bench.example/d%d/o%d", i%10, i)
+		f, _ := s.Begin(key, true)
+		e := f.NewEntry()
+		e.Key, e.Host, e.Status, e.Lifetime, e.ResponseTime = key, "bench.example", 200, time.Hour, time.Now()
+		e.Tags = []string{"all", fmt.Sprintf("t%d", i%10)}
+		e.Bodies[Identity] = make([]byte, 64)
+		s.Put(e, time.Hour)
+		f.Finish(e, true, nil)
+	}
+	s.Wait()
+}
+
+// benchmarkPurge purges the objects of one tag, or one prefix, out of a
+// store of 1M objects: 100k objects each (the 100k-object purge).
+func benchmarkPurge(b *testing.B, req PurgeRequest) {
+	s, err := New(Config{MaxMemory: 8 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	const total = 1_000_000
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		fillStore(b, s, total)
+		runtime.GC() // the fill's garbage is not the purge's cost
+		b.StartTimer()
+		if res := s.Purge(req); res.Matched != total/10 {
+			b.Fatalf("matched %d, want %d", res.Matched, total/10)
+		}
+		b.StopTimer()
+		s.Wait() // the background sweep, before the next fill
+		b.StartTimer()
+	}
+}
+
+func BenchmarkPurgeTag100k(b *testing.B) { benchmarkPurge(b, PurgeRequest{Tags: []string{"t3"}}) }
+
+func BenchmarkPurgePrefix100k(b *testing.B) {
+	benchmarkPurge(b, PurgeRequest{Prefixes: []string{"http://bench.example/d3/"}})
 }

@@ -53,15 +53,14 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 	seq := s.seq.Add(1)
 	ix.markers = append(ix.markers, marker{seq: seq, req: req})
 	n := 0
+	var gone []*Entry // hard-purged: to take out of the index
 	flag := func(e *Entry) {
 		if state == hardPurged {
-			if e.purged.Swap(hardPurged) != hardPurged && !e.IsVaryMarker() {
-				n++
-			}
-			ix.removeLocked(e)
-			select {
-			case s.reclaim <- e:
-			default: // ristretto's TTL and eviction reclaim it instead
+			if e.purged.Swap(hardPurged) != hardPurged {
+				if !e.IsVaryMarker() {
+					n++
+				}
+				gone = append(gone, e)
 			}
 			return
 		}
@@ -114,10 +113,42 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 	for _, e := range victims {
 		flag(e)
 	}
+	if len(gone) <= sweepInline {
+		s.sweepLocked(gone)
+		gone = nil
+	}
 	ix.mu.Unlock()
+	if gone != nil {
+		// The purge is in effect (lookups skip hard-purged entries); the
+		// index and ristretto catch up in the background.
+		s.sweeps.Add(1)
+		go func() {
+			defer s.sweeps.Done()
+			ix.mu.Lock()
+			s.sweepLocked(gone)
+			ix.mu.Unlock()
+		}()
+	}
 	s.met.purges.WithLabelValues(purgeKind(&req), purgeMode(req.Soft)).Inc()
 	s.met.purged.Add(float64(n))
 	return PurgeResult{Seq: seq, Matched: n}
+}
+
+// sweepInline is the largest hard purge whose index clean-up Purge does
+// before it returns; larger ones are swept in the background, so that
+// purging 100k objects returns in milliseconds.
+const sweepInline = 1024
+
+// sweepLocked takes hard-purged entries out of the index and hands them
+// to the reclaimer, which deletes them from ristretto.
+func (s *Store) sweepLocked(gone []*Entry) {
+	for _, e := range gone {
+		s.idx.removeLocked(e)
+		select {
+		case s.reclaim <- e:
+		default: // ristretto's TTL and eviction reclaim it instead
+		}
+	}
 }
 
 func purgeKind(r *PurgeRequest) string {

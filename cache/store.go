@@ -30,6 +30,7 @@ type Store struct {
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	sweeps   sync.WaitGroup // background index clean-ups of large purges
 	started  atomic.Bool
 	stopOnce sync.Once
 }
@@ -113,6 +114,7 @@ func (s *Store) Start(ctx context.Context) error {
 func (s *Store) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		close(s.stop)
+		s.sweeps.Wait()
 		s.wg.Wait()
 		if s.rc != nil {
 			s.rc.Close()
@@ -139,7 +141,10 @@ func (s *Store) Reload(cfg Config) error {
 func (s *Store) Ready() bool { return s.started.Load() && s.rc != nil }
 
 // Wait blocks until every Put so far is visible to Get (tests).
-func (s *Store) Wait() { s.rc.Wait() }
+func (s *Store) Wait() {
+	s.sweeps.Wait()
+	s.rc.Wait()
+}
 
 // entryOverhead estimates what one stored object costs beyond its bytes:
 // the Entry, ristretto's bookkeeping and the purge index.
