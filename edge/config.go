@@ -82,15 +82,53 @@ type HTTPConfig struct {
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 }
 
-// AdminConfig is the admin server (metrics, status, config).
+// AdminConfig is the admin server: metrics, status, purge, drain,
+// reload. See "Admin API" in edge/README.md.
 type AdminConfig struct {
-	// Listen is the admin address. Default "127.0.0.1:9090". Only loopback
-	// addresses are accepted until admin authentication exists.
+	// Listen is the admin address. Default "127.0.0.1:9090". A
+	// non-loopback address needs tokens or tls.client_ca_file.
 	Listen string `yaml:"listen"`
 	// Pprof serves Go's runtime profiles under /debug/pprof/ on the admin
-	// listener (CPU, heap, goroutines, traces). Default false. Read at
-	// start; a reload cannot change it.
+	// listener (CPU, heap, goroutines, traces), to the admin scope.
+	// Default false. Read at start; a reload cannot change it.
 	Pprof bool `yaml:"pprof"`
+	// Tokens are the bearer tokens the API accepts, each with its scopes.
+	// Without tokens (and without a client CA) every request from
+	// loopback is allowed, as the operator of the host.
+	Tokens []AdminToken `yaml:"tokens"`
+	// TLS serves the API over HTTPS; with client_ca_file, clients must
+	// present a certificate it signed (mTLS). Read at start.
+	TLS *AdminTLS `yaml:"tls"`
+	// AuditLog is a file every purge, drain, reload and log level change
+	// is appended to as a JSON line (who, from where, what, result).
+	// Default "": the node's own log, with component=audit.
+	AuditLog string `yaml:"audit_log"`
+	// PurgeRate caps purge requests per second (a burst of twice as many
+	// is allowed); beyond it: 429. Default 50.
+	PurgeRate float64 `yaml:"purge_rate"`
+	// MaxPurgeSelectors caps the URLs, prefixes, tags and hosts of one
+	// purge request together. Default 10000.
+	MaxPurgeSelectors int `yaml:"max_purge_selectors"`
+}
+
+// AdminToken is one bearer token.
+type AdminToken struct {
+	// Name identifies the token in the audit log (never the token).
+	Name string `yaml:"name"`
+	// Token is the secret itself, at least 16 characters; or TokenFile,
+	// a file holding it (read at start and on reload).
+	Token     string `yaml:"token" secret:"true"`
+	TokenFile string `yaml:"token_file"`
+	// Scopes: read (status, config, health, metrics), purge, admin
+	// (drain, reload, log level, pprof; implies the other two).
+	Scopes []string `yaml:"scopes"`
+}
+
+// AdminTLS is the admin server's TLS.
+type AdminTLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // CompressionConfig controls the encodings stored for compressible
@@ -159,14 +197,16 @@ type SiteConfig struct {
 
 // Defaults of the node's own sections.
 const (
-	DefaultListen         = "127.0.0.1:8080"
-	DefaultAdminListen    = "127.0.0.1:9090"
-	DefaultMaxConnections = 16384
-	DefaultMaxRequestBody = 64 << 20
-	DefaultShutdownGrace  = 10 * time.Second
-	DefaultGCPercent      = 25
-	DefaultStaleIfError   = time.Hour
-	DefaultKeep           = time.Hour
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultAdminListen       = "127.0.0.1:9090"
+	DefaultPurgeRate         = 50
+	DefaultMaxPurgeSelectors = 10000
+	DefaultMaxConnections    = 16384
+	DefaultMaxRequestBody    = 64 << 20
+	DefaultShutdownGrace     = 10 * time.Second
+	DefaultGCPercent         = 25
+	DefaultStaleIfError      = time.Hour
+	DefaultKeep              = time.Hour
 )
 
 // DefaultCompressibleTypes are compressed unless Types says otherwise.
@@ -253,6 +293,12 @@ func (c *Config) SetDefaults() {
 	setDur(&h.ShutdownGrace, DefaultShutdownGrace)
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.Admin.PurgeRate == 0 {
+		c.Admin.PurgeRate = DefaultPurgeRate
+	}
+	if c.Admin.MaxPurgeSelectors == 0 {
+		c.Admin.MaxPurgeSelectors = DefaultMaxPurgeSelectors
 	}
 	c.Cache.SetDefaults()
 	z := &c.Compression
@@ -363,11 +409,7 @@ func (c *Config) Validate() error {
 	if h.MaxRequestBody < 0 {
 		add("http.max_request_body", "must not be negative")
 	}
-	if host, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-		add("admin.listen", "%q is not host:port", c.Admin.Listen)
-	} else if !isLoopbackHost(host) {
-		add("admin.listen", "%q is not a loopback address; the admin API has no authentication yet, so it may only listen on loopback", c.Admin.Listen)
-	}
+	errs = append(errs, c.Admin.validate()...)
 	if err := c.Cache.Validate(); err != nil {
 		errs = append(errs, confload.Prefix("cache", err))
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/debug"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,12 +57,14 @@ type healthChecker struct {
 	shutdown   bool
 	mode       bgp.Mode
 	modeErr    string
-	applied    HealthState   // the state whose BGP mode was last applied
-	changed    chan struct{} // closed and replaced on every state change
+	applied    HealthState        // the state whose BGP mode was last applied
+	recent     []TransitionStatus // the last recentTransitions, oldest first
+	changed    chan struct{}      // closed and replaced on every state change
 	lastFDScan time.Time
 	lastFDs    int
 
 	wake   chan struct{}
+	evals  atomic.Uint64 // evaluations done, for callers waiting for one
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -312,6 +315,7 @@ func (hc *healthChecker) evalLoop() {
 		case <-hc.wake:
 		}
 		hc.evaluate()
+		hc.evals.Add(1)
 		hc.mu.Lock()
 		if hc.cfg.Interval != iv {
 			iv = hc.cfg.Interval
@@ -397,18 +401,31 @@ func (hc *healthChecker) apply(t transition) {
 		cancel()
 	}
 	hc.mu.Lock()
+	hc.recent = append(hc.recent, TransitionStatus{From: t.from, To: t.to, Reason: t.reason, At: t.at})
+	if len(hc.recent) > recentTransitions {
+		hc.recent = slices.Delete(hc.recent, 0, len(hc.recent)-recentTransitions)
+	}
 	hc.mode, hc.modeErr, hc.applied = mode, modeErr, t.to
 	close(hc.changed)
 	hc.changed = make(chan struct{})
 	hc.mu.Unlock()
 }
 
-// setOperatorDrain starts (on) or ends an operator drain.
+// setOperatorDrain starts (on) or ends an operator drain, and returns
+// once the machine has evaluated it (at most a second later), so that the
+// state a caller reads next reflects it.
 func (hc *healthChecker) setOperatorDrain(on bool) {
 	hc.mu.Lock()
 	hc.operator = on
 	hc.mu.Unlock()
+	if !hc.ran.Load() {
+		return
+	}
+	before := hc.evals.Load()
 	hc.poke()
+	for deadline := time.Now().Add(time.Second); hc.evals.Load() < before+2 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // drainForShutdown drains the node for its stop: it returns once the
@@ -463,6 +480,19 @@ type HealthStatus struct {
 	BGP    string        `json:"bgp_mode"`        // what the speaker was told to announce
 	BGPErr string        `json:"bgp_error,omitempty"`
 	Checks []CheckStatus `json:"checks"`
+	// Recent are the last transitions, oldest first.
+	Recent []TransitionStatus `json:"recent_transitions"`
+}
+
+// recentTransitions is how many transitions the status keeps.
+const recentTransitions = 20
+
+// TransitionStatus is one health state change.
+type TransitionStatus struct {
+	From   HealthState `json:"from"`
+	To     HealthState `json:"to"`
+	Reason string      `json:"reason"`
+	At     time.Time   `json:"at"`
 }
 
 // CheckStatus is one check's state.
@@ -482,7 +512,7 @@ func (hc *healthChecker) status() HealthStatus {
 	defer hc.mu.Unlock()
 	s := HealthStatus{
 		State: hc.m.state, Since: hc.m.since, Reason: hc.m.reason, Drain: hc.drainReason(),
-		BGP: hc.mode.String(), BGPErr: hc.modeErr,
+		BGP: hc.mode.String(), BGPErr: hc.modeErr, Recent: slices.Clone(hc.recent),
 	}
 	for _, c := range hc.checks {
 		s.Checks = append(s.Checks, CheckStatus{

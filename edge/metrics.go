@@ -44,6 +44,9 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	configGen   prometheus.Gauge
 
+	adminRequests *prometheus.CounterVec
+	purgeRejected *prometheus.CounterVec
+
 	servedBy [cache.NumEncodings]prometheus.Counter
 }
 
@@ -111,6 +114,14 @@ func newMetrics() *metrics {
 			Name: "edge_config_generation",
 			Help: "Generation of the config in effect (1 at start, +1 per successful reload).",
 		}),
+		adminRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_admin_requests_total",
+			Help: "Admin API requests, by endpoint and result (ok, denied: no or a wrong token, or a missing scope).",
+		}, []string{"endpoint", "result"}),
+		purgeRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_admin_purges_rejected_total",
+			Help: "Purge requests refused, by reason (body, invalid, rate).",
+		}, []string{"reason"}),
 	}
 	for e := cache.Encoding(0); e < cache.NumEncodings; e++ {
 		m.servedBy[e] = m.served.WithLabelValues(e.String())
@@ -120,7 +131,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.bodyBytes, m.lookups, m.rejected, m.connsOpen,
-		m.connsTotal, m.panics, m.served, m.uncacheable, m.encoded, m.decoded, m.encodeTime, m.reloads, m.configGen}
+		m.connsTotal, m.panics, m.served, m.uncacheable, m.encoded, m.decoded, m.encodeTime, m.reloads, m.configGen, m.adminRequests, m.purgeRejected}
 }
 
 // siteMetrics are one site's series, resolved once so that the request

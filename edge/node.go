@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,6 +45,10 @@ type Node struct {
 	bgpMet    *bgp.Metrics
 	speaker   *bgp.Speaker // nil without a bgp section
 	hc        *healthChecker
+	auth      authority
+	purgeLim  rateLimiter
+	auditor   *auditLog
+	source    func() (*Config, error) // for POST /reload; nil: none
 	store     *cache.Store
 	handler   *handler
 	demo      *demo.Server
@@ -81,6 +86,12 @@ func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.logger = l } }
 // WithLevelVar lets the node report (and later change) the log level.
 func WithLevelVar(v *slog.LevelVar) Option { return func(n *Node) { n.level = v } }
 
+// WithConfigSource gives the node where its config comes from, for
+// POST /reload (cmd/edged: re-read the -config file).
+func WithConfigSource(src func() (*Config, error)) Option {
+	return func(n *Node) { n.source = src }
+}
+
 // WithClock sets the clock for freshness decisions (tests only).
 func WithClock(now func() time.Time) Option { return func(n *Node) { n.now = now } }
 
@@ -110,6 +121,10 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	n.store = store
+	if err := n.auth.load(&c.Admin); err != nil {
+		return nil, err
+	}
+	n.purgeLim.setRate(c.Admin.PurgeRate)
 	n.fillCtx, n.fillCancel = context.WithCancel(context.Background())
 	n.handler = &handler{store: store, met: n.met, logger: base.With("component", "http"), now: n.now, fillCtx: n.fillCtx}
 	g, pools, err := n.buildGeneration(&c, 1)
@@ -272,7 +287,23 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("edge: admin listen %s: %w", cfg.Admin.Listen, err)
 	}
+	tlsCfg, err := adminTLSConfig(&cfg.Admin)
+	if err != nil {
+		adminLn.Close()
+		return fmt.Errorf("edge: %w", err)
+	}
+	if tlsCfg != nil {
+		adminLn = tls.NewListener(adminLn, tlsCfg)
+	}
 	n.adminLn = adminLn
+	n.auditor = &auditLog{logger: n.base.With("component", "audit")}
+	if cfg.Admin.AuditLog != "" {
+		f, err := os.OpenFile(cfg.Admin.AuditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("edge: admin.audit_log: %w", err)
+		}
+		n.auditor.f = f
+	}
 	n.admin = &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	for _, ln := range n.httpLns {
 		n.wg.Add(1)
@@ -363,6 +394,9 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	}
 	n.fillCancel()
 	n.wg.Wait()
+	if n.auditor != nil && n.auditor.f != nil {
+		n.auditor.f.Close()
+	}
 	for _, p := range n.pools {
 		if err := p.Stop(sctx); err != nil {
 			n.logger.Warn("stopping origin pool", "err", err)
@@ -409,6 +443,16 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	}
 	if c.Admin.Pprof != old.Admin.Pprof {
 		return errors.New("admin.pprof: cannot change on reload (restart the node)")
+	}
+	if !reflect.DeepEqual(c.Admin.TLS, old.Admin.TLS) {
+		return errors.New("admin.tls: cannot change on reload (restart the node)")
+	}
+	if c.Admin.AuditLog != old.Admin.AuditLog {
+		return errors.New("admin.audit_log: cannot change on reload (restart the node)")
+	}
+	var auth authority
+	if err := auth.load(&c.Admin); err != nil {
+		return err
 	}
 	if (c.Demo == nil) != (old.Demo == nil) || (c.Demo != nil && c.Demo.Listen != old.Demo.Listen) {
 		return errors.New("demo: cannot change on reload (restart the node)")
@@ -461,6 +505,10 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	n.livePools.Store(&pools)
 	n.cfg.Store(&c)
 	n.hc.reload(&c.Health)
+	n.auth.mu.Lock()
+	n.auth.creds, n.auth.open = auth.creds, auth.open
+	n.auth.mu.Unlock()
+	n.purgeLim.setRate(c.Admin.PurgeRate)
 	if n.running.Load() {
 		for _, p := range pools {
 			p.Start(context.Background())

@@ -86,7 +86,12 @@ func run(args []string) int {
 	if *configPath == "" {
 		logger.Info("no -config given: running the embedded demo config (edged -print-config shows it)")
 	}
-	node, err := edge.New(cfg, edge.WithLogger(logger), edge.WithLevelVar(level))
+	opts := []edge.Option{edge.WithLogger(logger), edge.WithLevelVar(level)}
+	if *configPath != "" {
+		// POST /reload re-reads the file, like SIGHUP.
+		opts = append(opts, edge.WithConfigSource(func() (*edge.Config, error) { return loadConfig(*configPath) }))
+	}
+	node, err := edge.New(cfg, opts...)
 	if err != nil {
 		logger.Error("invalid config", "err", err)
 		return 1

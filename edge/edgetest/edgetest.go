@@ -39,11 +39,40 @@ func Start(t testing.TB, yaml string, opts ...edge.Option) *Node {
 	if err != nil {
 		t.Fatalf("edgetest: config: %v", err)
 	}
+	return start(t, cfg, opts...)
+}
+
+// StartFile is Start with the config read from file, which POST /reload
+// re-reads (with the same listener overrides as Start).
+func StartFile(t testing.TB, file string, opts ...edge.Option) *Node {
+	t.Helper()
+	cfg, err := edge.LoadConfig(file)
+	if err != nil {
+		t.Fatalf("edgetest: config: %v", err)
+	}
+	src := func() (*edge.Config, error) {
+		c, err := edge.LoadConfig(file)
+		if err != nil {
+			return nil, err
+		}
+		loopbackListeners(c)
+		return c, nil
+	}
+	return start(t, cfg, append(opts, edge.WithConfigSource(src))...)
+}
+
+// loopbackListeners moves every listener to a free loopback port.
+func loopbackListeners(cfg *edge.Config) {
 	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	cfg.Admin.Listen = "127.0.0.1:0"
 	if cfg.DNS != nil {
 		cfg.DNS.Listen = []string{"127.0.0.1:0"}
 	}
+}
+
+func start(t testing.TB, cfg *edge.Config, opts ...edge.Option) *Node {
+	t.Helper()
+	loopbackListeners(cfg)
 	n, err := edge.New(cfg, opts...)
 	if err != nil {
 		t.Fatalf("edgetest: new: %v", err)
@@ -217,4 +246,34 @@ func SiteConfig(origin string, siteExtra ...string) string {
 		b.WriteString(l + "\n")
 	}
 	return b.String()
+}
+
+// AdminDo sends a request to the admin API with an optional bearer token
+// and JSON body, and returns the status and the body.
+func (n *Node) AdminDo(t testing.TB, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.Admin+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := n.client.Do(req)
+	if err != nil {
+		t.Fatalf("edgetest: %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
