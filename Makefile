@@ -17,8 +17,9 @@ FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
-build: ## build bin/edged
+build: ## build bin/edged and bin/edgectl
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/edged ./cmd/edged
+	$(GO) build -trimpath -o $(BIN)/edgectl ./cmd/edgectl
 
 run: build ## run one node on loopback with the embedded demo config (HTTP :8080, admin :9090, DNS :8053)
 	$(BIN)/edged -log-format text
