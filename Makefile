@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 # Fuzz targets as package:Func.
 FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:FuzzParseRequest \
         ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath \
-        ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges ./origin/:FuzzParseStatusRange \
+        ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges ./edge/:FuzzPurgeBody ./origin/:FuzzParseStatusRange \
         ./geodata/:FuzzCoverageFile ./geodata/:FuzzLocate ./geodata/:FuzzDatabase ./dnsserver/:FuzzServeUDP \
         ./bgp/:FuzzParseCommunity ./bgp/:FuzzParseLargeCommunity ./bgp/:FuzzConfig
 
