@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X github.com/edgecdn/edgecdn/edge.Version=$(VERSION)
 BIN      := bin
 FUZZTIME ?= 10s
 # Fuzz targets as package:Func.
-FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./edge/internal/h1/:FuzzParseRequest \
+FUZZ := ./cache/:FuzzParseDirectives ./cache/:FuzzAppendKey ./cache/:FuzzPrefixDir ./edge/internal/h1/:FuzzParseRequest \
         ./edge/internal/confload/:FuzzDecode ./edge/internal/confload/:FuzzParseSize ./edge/demo/:FuzzPath \
         ./edge/:FuzzParseAcceptEncoding ./edge/:FuzzParseRanges ./edge/:FuzzPurgeBody ./origin/:FuzzParseStatusRange \
         ./geodata/:FuzzCoverageFile ./geodata/:FuzzLocate ./geodata/:FuzzDatabase ./dnsserver/:FuzzServeUDP \

@@ -92,6 +92,15 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 			variants(ix.byHost[keyHost(k)][k])
 		}
 		for _, p := range req.Prefixes {
+			if dk, ok := prefixDir(p); ok {
+				// Every key with this prefix is in its first directory.
+				for k, e := range ix.byDir[dk] {
+					if strings.HasPrefix(k, p) {
+						variants(e)
+					}
+				}
+				continue
+			}
 			h, whole := prefixHost(p)
 			for host, keys := range ix.byHost {
 				if whole && host != h {
@@ -180,6 +189,47 @@ func keyHost(k string) string {
 	return h
 }
 
+// dirOf returns a key's first directory: "http://host/a/" for
+// "http://host/a/b?q", "http://host/" for "http://host/x?q=/y" (a "/" in
+// the query does not count).
+func dirOf(k string) string {
+	d, ok := prefixDir(k)
+	if !ok {
+		if i := strings.Index(k, "://"); i >= 0 {
+			if j := strings.IndexByte(k[i+3:], '/'); j >= 0 {
+				return k[:i+3+j+1]
+			}
+		}
+		return k
+	}
+	return d
+}
+
+// prefixDir returns the first directory of a key prefix, if the prefix
+// names one in full ("http://host/a/…"): every key starting with the
+// prefix is then in that directory.
+func prefixDir(p string) (string, bool) {
+	i := strings.Index(p, "://")
+	if i < 0 {
+		return "", false
+	}
+	start := i + 3
+	j := strings.IndexByte(p[start:], '/')
+	if j < 0 {
+		return "", false
+	}
+	path := start + j + 1 // after the path's leading "/"
+	for k := path; k < len(p); k++ {
+		switch p[k] {
+		case '?':
+			return "", false
+		case '/':
+			return p[:k+1], true
+		}
+	}
+	return "", false
+}
+
 // prefixHost returns the host of a key or key prefix and whether the
 // prefix holds the whole host (a "/" follows it).
 func prefixHost(p string) (string, bool) {
@@ -198,6 +248,7 @@ func prefixHost(p string) (string, bool) {
 type index struct {
 	mu      sync.Mutex
 	byHost  map[string]map[string]*Entry // host → primary key → entries (linked by nextVariant)
+	byDir   map[string]map[string]*Entry // first directory (see dirOf) → the same
 	byTag   map[string]map[*Entry]struct{}
 	markers []marker
 
@@ -211,6 +262,7 @@ type marker struct {
 
 func (ix *index) init() {
 	ix.byHost = make(map[string]map[string]*Entry)
+	ix.byDir = make(map[string]map[string]*Entry)
 	ix.byTag = make(map[string]map[*Entry]struct{})
 }
 
@@ -237,6 +289,13 @@ func (ix *index) add(e *Entry) bool {
 	}
 	e.nextVariant = keys[e.Key]
 	keys[e.Key] = e
+	dk := dirOf(e.Key)
+	dir := ix.byDir[dk]
+	if dir == nil {
+		dir = make(map[string]*Entry)
+		ix.byDir[dk] = dir
+	}
+	dir[e.Key] = e
 	for _, t := range e.Tags {
 		set := ix.byTag[t]
 		if set == nil {
@@ -261,13 +320,20 @@ func (ix *index) removeLocked(e *Entry) {
 	head := keys[e.Key]
 	switch {
 	case head == e:
+		dk := dirOf(e.Key)
+		dir := ix.byDir[dk]
 		if e.nextVariant == nil {
 			delete(keys, e.Key)
 			if len(keys) == 0 {
 				delete(ix.byHost, e.Host)
 			}
+			delete(dir, e.Key)
+			if len(dir) == 0 {
+				delete(ix.byDir, dk)
+			}
 		} else {
 			keys[e.Key] = e.nextVariant
+			dir[e.Key] = e.nextVariant
 		}
 	default:
 		prev := head
