@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgecdn/edgecdn/cache"
 	"github.com/edgecdn/edgecdn/edge/internal/h1"
+	"github.com/edgecdn/edgecdn/geodata"
 )
 
 // handler is the HTTP edge: site by Host, cache lookup, collapsed fill from
@@ -27,6 +28,9 @@ type handler struct {
 	// answered counts requests the handler finished: the health check
 	// tells a slow node (still answering) from a broken one by it.
 	answered atomic.Uint64
+	// geo places clients in regions for the regional metrics (nil
+	// without geodata).
+	geo atomic.Pointer[geodata.Geo]
 }
 
 // HealthPath is answered 200 by every node on any Host, without touching
@@ -44,6 +48,7 @@ type generation struct {
 	maxObj     int64
 	via        string // "1.1 <node-id>"
 	healthBody []byte // "ok <node-id>\n"
+	regions    *regionTable
 	csPrefix   string // "<node-id>; "
 }
 
@@ -53,6 +58,9 @@ type connLocal struct {
 	aeRaw  string // last Accept-Encoding value seen, owned
 	aeSeen bool
 	prefs  acceptPrefs
+	// region is the client's region series, for generation regionGen.
+	region    *regionObs
+	regionGen uint64
 }
 
 // prefsFor returns the parsed Accept-Encoding, memoised per connection:
@@ -101,6 +109,15 @@ func (h *handler) ServeH1(w *h1.Response, r *h1.Request) {
 	if r.Path == HealthPath {
 		x.serveHealth()
 		return
+	}
+	if cl.region == nil || cl.regionGen != g.id {
+		first := cl.region == nil
+		cl.region, cl.regionGen = g.regions.locate(h.geo.Load(), r.RemoteAddr.Addr()), g.id
+		if first { // once per connection
+			if rtt, ok := w.TCPRTT(); ok {
+				cl.region.rtt.Observe(rtt.Seconds())
+			}
+		}
 	}
 	x.s = g.sites.match(r.Host)
 	if x.s == nil {

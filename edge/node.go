@@ -41,6 +41,7 @@ type Node struct {
 	reg       *prometheus.Registry
 	met       *metrics
 	originMet *origin.Metrics
+	regionMet *regionMetrics
 	dnsMet    *dnsserver.Metrics
 	bgpMet    *bgp.Metrics
 	speaker   *bgp.Speaker // nil without a bgp section
@@ -116,6 +117,8 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.reg.MustRegister(n.met.collectors()...)
 	n.originMet = origin.NewMetrics()
 	n.reg.MustRegister(n.originMet)
+	n.regionMet = newRegionMetrics()
+	n.reg.MustRegister(n.regionMet.collectors()...)
 	store, err := cache.New(c.Cache, cache.WithLogger(base), cache.WithRegisterer(n.reg), cache.WithClock(n.now))
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
@@ -148,6 +151,9 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 		}
 		return nil, fmt.Errorf("edge: %w", err)
 	}
+	if n.dns != nil {
+		n.handler.geo.Store(n.dns.geo) // client regions for the regional metrics
+	}
 	if c.BGP != nil {
 		n.bgpMet = bgp.NewMetrics()
 		n.reg.MustRegister(n.bgpMet)
@@ -164,6 +170,18 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.hc = newHealthChecker(n, &c, hm, n.speaker)
 	n.met.configGen.Set(1)
 	return n, nil
+}
+
+// regionNames are the configured client regions (none without geodata).
+func regionNames(c *Config) []string {
+	if c.Geodata == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range c.Geodata.Regions {
+		out = append(out, r.Name)
+	}
+	return out
 }
 
 // peerEvent receives BGP session changes. The speaker logs sessions
@@ -219,6 +237,7 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 		maxObj:     c.Cache.MaxObjectSize,
 		via:        "1.1 " + c.Node.ID,
 		healthBody: []byte("ok " + c.Node.ID + "\n"),
+		regions:    n.regionMet.table(regionNames(c)),
 		csPrefix:   c.Node.ID + "; ",
 	}, pools, nil
 }

@@ -147,7 +147,9 @@ func (x *exchange) done(result, status int, enc cache.Encoding) {
 	if n > 0 {
 		x.h.met.servedBy[enc].Add(float64(n))
 	}
-	x.s.met.observe(result, status, n, x.h.now().Sub(x.start).Seconds())
+	end := x.h.now()
+	x.s.met.observe(result, status, n, end.Sub(x.start).Seconds())
+	x.observeRegion(end)
 }
 
 func (x *exchange) hitPrefix() string { return "Cache-Status: " + x.g.csPrefix + "hit; ttl=" }
@@ -326,6 +328,8 @@ func (x *exchange) plainError(status int, msg, detail string) {
 	b = append(b, "\r\n"...)
 	x.w.WriteRaw(status, b, []byte(body))
 	if x.s != nil {
-		x.s.met.observe(resError, status, 0, x.h.now().Sub(x.start).Seconds())
+		end := x.h.now()
+		x.s.met.observe(resError, status, 0, end.Sub(x.start).Seconds())
+		x.observeRegion(end)
 	}
 }

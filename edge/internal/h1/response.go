@@ -41,6 +41,9 @@ type Response struct {
 	written    int64 // body bytes written
 	closeAfter bool  // connection must close after this response
 	aborted    bool  // Abort was called
+	// headAt is when WriteHead sent the head of a streamed response; zero
+	// for a response written whole by WriteRaw.
+	headAt time.Time
 }
 
 func (w *Response) reset(r *Request) {
@@ -54,7 +57,17 @@ func (w *Response) reset(r *Request) {
 	w.written = 0
 	w.closeAfter = false
 	w.aborted = false
+	w.headAt = time.Time{}
 }
+
+// HeadAt is when the head of a streamed response (WriteHead) was written;
+// zero when the response went out whole (WriteRaw), whose first byte is
+// then about when the handler returns.
+func (w *Response) HeadAt() time.Time { return w.headAt }
+
+// TCPRTT returns the kernel's smoothed round-trip time of the client
+// connection (TCP_INFO), where the platform has it.
+func (w *Response) TCPRTT() (time.Duration, bool) { return tcpRTT(w.c.nc) }
 
 // Scratch returns an empty slice, reused per connection, for building a
 // header block to pass to WriteRaw (2 KiB of capacity; appending past it
@@ -152,6 +165,7 @@ func (w *Response) WriteHead(status int, h http.Header, contentLength int64) err
 		return errWroteHead
 	}
 	w.wroteHead = true
+	w.headAt = time.Now()
 	w.status = status
 	w.noBody = w.req.Method == "HEAD" || bodyless(status)
 	b := w.wbuf
