@@ -74,6 +74,7 @@ func (n *Node) adminHandler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Write(b)
 	})
+	need("GET /dashboard/data", scopeRead, n.serveDashboardData)
 	need("POST /purge", scopePurge, n.servePurge)
 	drain := func(on bool) func(http.ResponseWriter, *http.Request, string) {
 		return func(w http.ResponseWriter, r *http.Request, who string) {

@@ -46,6 +46,8 @@ type Node struct {
 	bgpMet    *bgp.Metrics
 	speaker   *bgp.Speaker // nil without a bgp section
 	hc        *healthChecker
+	sum       summarizer
+	sumStop   chan struct{}
 	auth      authority
 	purgeLim  rateLimiter
 	auditor   *auditLog
@@ -354,6 +356,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.hc.start()
+	n.sum.zero = &metricSnap{at: time.Now()}
+	n.sumStop = make(chan struct{})
+	n.wg.Add(1)
+	go n.minuteLoop(n.sumStop)
 	n.started = n.now()
 	n.running.Store(true)
 	n.logger.Info("node started", "node", cfg.Node.ID, "region", cfg.Node.Region, "version", Version,
@@ -412,6 +418,9 @@ func (n *Node) stopLocked(ctx context.Context) error {
 		n.adminLn.Close()
 	}
 	n.fillCancel()
+	if n.sumStop != nil {
+		close(n.sumStop)
+	}
 	n.wg.Wait()
 	if n.auditor != nil && n.auditor.f != nil {
 		n.auditor.f.Close()
