@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgecdn/edgecdn/bgp"
 	"github.com/edgecdn/edgecdn/cache"
+	"github.com/edgecdn/edgecdn/edge/dashboard"
 	"github.com/edgecdn/edgecdn/origin"
 )
 
@@ -75,6 +76,10 @@ func (n *Node) adminHandler() http.Handler {
 		w.Write(b)
 	})
 	need("GET /dashboard/data", scopeRead, n.serveDashboardData)
+	// The page holds no data (it asks /dashboard/data, with a token when
+	// one is configured): open like /healthz.
+	open("GET /dashboard", dashboard.Handler().ServeHTTP)
+	open("GET /dashboard/", dashboard.Handler().ServeHTTP)
 	need("POST /purge", scopePurge, n.servePurge)
 	drain := func(on bool) func(http.ResponseWriter, *http.Request, string) {
 		return func(w http.ResponseWriter, r *http.Request, who string) {

@@ -38,9 +38,13 @@ type regionMetrics struct {
 // native ones need none).
 var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
+// rttBuckets are the classic buckets of the TCP RTT histogram: from a
+// LAN's tens of microseconds to a satellite link's second.
+var rttBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .02, .04, .08, .16, .32, .64, 1.28}
+
 func newRegionMetrics() *regionMetrics {
-	h := func(name, help string, native bool) *prometheus.HistogramVec {
-		o := prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}
+	h := func(name, help string, buckets []float64, native bool) *prometheus.HistogramVec {
+		o := prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}
 		if native {
 			o.NativeHistogramBucketFactor, o.NativeHistogramMaxBucketNumber = 1.1, 100
 			o.NativeHistogramMinResetDuration = time.Hour
@@ -52,11 +56,11 @@ func newRegionMetrics() *regionMetrics {
 	// native as well.
 	return &regionMetrics{
 		duration: h("edge_http_client_request_duration_seconds",
-			"Client requests from request header to end of response, by the client's region.", false),
+			"Client requests from request header to end of response, by the client's region.", latencyBuckets, false),
 		ttfb: h("edge_http_client_ttfb_seconds",
-			"Client requests from request header to the first response byte, by the client's region.", false),
+			"Client requests from request header to the first response byte, by the client's region.", latencyBuckets, false),
 		rtt: h("edge_http_client_tcp_rtt_seconds",
-			"Kernel TCP round-trip time of client connections (TCP_INFO, once per connection), by the client's region.", true),
+			"Kernel TCP round-trip time of client connections (TCP_INFO, once per connection), by the client's region.", rttBuckets, true),
 	}
 }
 
