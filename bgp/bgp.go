@@ -14,6 +14,8 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/edgecdn/edgecdn/bgp/internal/gobgpx"
 )
 
 // Mode is what the speaker announces.
@@ -187,7 +189,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 
-	srv := server.NewBgpServer(server.LoggerOption(slogAdapter{s.log}))
+	srv := server.NewBgpServer(server.LoggerOption(gobgpx.Logger(s.log)))
 	// Serve must run before any other call, or the call blocks forever.
 	// GoBGP v3 has no way to end it: after Stop it stays parked.
 	go srv.Serve()
@@ -581,7 +583,7 @@ func (s *Speaker) stop(ctx context.Context) error {
 	s.mode = ModeWithdrawn
 	s.mu.Unlock()
 	s.waitSent(ctx, srv, before, families)
-	closeSessions(ctx, srv)
+	gobgpx.CloseSessions(ctx, srv, "edgecdn speaker stopping")
 
 	done := make(chan struct{})
 	go func() {
@@ -611,36 +613,6 @@ func (s *Speaker) stop(ctx context.Context) error {
 		return fmt.Errorf("bgp: stop: %w", errors.Join(errs...))
 	}
 	return nil
-}
-
-// closeSessions shuts every session down administratively (a CEASE
-// notification to the router) and waits, at most 2 s or until ctx is
-// done, until none is open. StopBgp on live sessions races in GoBGP
-// v3.37.0: it rewrites its global config while a session's receive
-// goroutine may read it for an UPDATE arriving at that moment.
-func closeSessions(ctx context.Context, srv *server.BgpServer) {
-	c := context.WithoutCancel(ctx)
-	var peers []string
-	_ = srv.ListPeer(c, &api.ListPeerRequest{}, func(p *api.Peer) {
-		peers = append(peers, p.GetConf().GetNeighborAddress())
-	})
-	for _, a := range peers {
-		_ = srv.DisablePeer(c, &api.DisablePeerRequest{Address: a, Communication: "edgecdn speaker stopping"})
-	}
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		open := false
-		_ = srv.ListPeer(c, &api.ListPeerRequest{}, func(p *api.Peer) {
-			switch p.GetState().GetSessionState() {
-			case api.PeerState_OPENSENT, api.PeerState_OPENCONFIRM, api.PeerState_ESTABLISHED:
-				open = true
-			}
-		})
-		if !open {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // sentUpdates returns the UPDATE messages sent so far to each established

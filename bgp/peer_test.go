@@ -16,6 +16,8 @@ import (
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/edgecdn/edgecdn/bgp/internal/gobgpx"
 )
 
 // This file holds the test helpers: a second GoBGP speaker on loopback
@@ -109,7 +111,7 @@ func routerID(addr string) string {
 func newRouter(t testing.TB, addr string, asn uint32, neighbors ...*api.Peer) *router {
 	t.Helper()
 	r := &router{t: t, addr: addr, asn: asn, port: freePort(t, addr)}
-	r.srv = server.NewBgpServer(server.LoggerOption(slogAdapter{testLogger().With("router", addr)}))
+	r.srv = server.NewBgpServer(server.LoggerOption(gobgpx.Logger(testLogger().With("router", addr))))
 	go r.srv.Serve()
 	ctx := context.Background()
 	if err := r.srv.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{
@@ -136,8 +138,8 @@ func (r *router) addNeighbor(n *api.Peer) {
 func (r *router) Stop() {
 	r.stop.Do(func() {
 		// Close the sessions first: StopBgp with a live session races in
-		// GoBGP (see closeSessions).
-		closeSessions(context.Background(), r.srv)
+		// GoBGP (see gobgpx.CloseSessions).
+		gobgpx.CloseSessions(context.Background(), r.srv, "test router stopped")
 		_ = r.srv.StopBgp(context.Background(), &api.StopBgpRequest{})
 	})
 }

@@ -13,6 +13,8 @@ import (
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
+
+	"github.com/edgecdn/edgecdn/bgp/internal/gobgpx"
 )
 
 // Router is a GoBGP server on loopback standing in for a node's upstream
@@ -140,7 +142,7 @@ func NewRouterOn(t testing.TB, addr string, asn uint32) *Router {
 	var r *Router
 	for attempt := 0; ; attempt++ {
 		r = &Router{t: t, addr: addr, asn: asn, port: freePort(t, addr)}
-		r.srv = server.NewBgpServer(server.LoggerOption(slogAdapter{routerLogger(addr)}))
+		r.srv = server.NewBgpServer(server.LoggerOption(gobgpx.Logger(routerLogger(addr))))
 		go r.srv.Serve()
 		err = r.srv.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 			Asn: asn, RouterId: id, ListenPort: int32(r.port), ListenAddresses: []string{addr},
@@ -356,7 +358,7 @@ func (r *Router) WaitUpdates(t testing.TB, prefix string, cond func([]Update) bo
 // GoBGP's StopBgp clears the server's global config while a session's
 // receive goroutine may still read it for an UPDATE or OPEN arriving at
 // that moment (a data race under -race). So Stop first shuts every
-// session down administratively and waits (at most stopWait) until none
+// session down administratively and waits (at most gobgpx.CloseWait) until none
 // is past connect: then no receive goroutine is left.
 func (r *Router) Stop() {
 	r.mu.Lock()
@@ -370,33 +372,12 @@ func (r *Router) Stop() {
 		r.cancelWatch()
 	}
 	ctx := context.Background()
-	var peers []string
-	_ = r.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-		peers = append(peers, p.GetConf().GetNeighborAddress())
-	})
-	for _, a := range peers {
-		_ = r.srv.DisablePeer(ctx, &api.DisablePeerRequest{Address: a, Communication: "bgptest: router stopped"})
-	}
-	for deadline := time.Now().Add(stopWait); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		busy := false
-		_ = r.srv.ListPeer(ctx, &api.ListPeerRequest{}, func(p *api.Peer) {
-			switch p.GetState().GetSessionState() {
-			case api.PeerState_OPENSENT, api.PeerState_OPENCONFIRM, api.PeerState_ESTABLISHED:
-				busy = true
-			}
-		})
-		if !busy {
-			break
-		}
-	}
+	gobgpx.CloseSessions(ctx, r.srv, "bgptest: router stopped")
 	_ = r.srv.StopBgp(ctx, &api.StopBgpRequest{})
 	live.Lock()
 	delete(live.routers, r)
 	live.Unlock()
 }
-
-// stopWait bounds how long Stop waits for sessions to close.
-const stopWait = 2 * time.Second
 
 func (r *Router) isStopped() bool {
 	r.mu.Lock()

@@ -1,4 +1,7 @@
-package bgp
+// Package gobgpx holds what package bgp and its test router bgptest both
+// need around an embedded GoBGP server: a log/slog adapter for GoBGP's
+// logger and a safe way to close its sessions before stopping it.
+package gobgpx
 
 import (
 	"context"
@@ -11,8 +14,10 @@ import (
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 )
 
-// slogAdapter routes GoBGP's logging to the speaker's slog.Logger. The
-// level is the handler's (the node's LevelVar): SetLevel is ignored.
+// Logger routes GoBGP's logging to l. The level is l's handler's (the
+// node's LevelVar): SetLevel is ignored.
+func Logger(l *slog.Logger) gobgplog.Logger { return slogAdapter{l} }
+
 type slogAdapter struct{ l *slog.Logger }
 
 func (a slogAdapter) log(level slog.Level, msg string, fields gobgplog.Fields) {
