@@ -45,6 +45,45 @@ type tlsSetup struct {
 // across Revive.
 func NewTLS(t testing.TB, opts TLSOptions) *Server {
 	t.Helper()
+	pki := NewPKI(t)
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pki.Server},
+		NextProtos:   []string{"http/1.1"},
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	if opts.HTTP2 {
+		protocols.SetHTTP2(true)
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	var certFile, keyFile string
+	if opts.RequireClientCert {
+		cfg.ClientCAs = pki.Pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		certFile, keyFile = pki.ClientCertFile, pki.ClientKeyFile
+	}
+	s := newServer(t, &tlsSetup{config: cfg, protocols: protocols})
+	s.CAFile, s.ClientCertFile, s.ClientKeyFile = pki.CAFile, certFile, keyFile
+	return s
+}
+
+// PKI is a test CA with a server certificate it signed (for [ServerName]
+// and 127.0.0.1) and a client certificate, as PEM files in a temporary
+// directory and as loaded values.
+type PKI struct {
+	// CAFile, ServerCertFile (with the CA in the chain), ServerKeyFile,
+	// ClientCertFile and ClientKeyFile are the PEM files.
+	CAFile, ServerCertFile, ServerKeyFile, ClientCertFile, ClientKeyFile string
+	// Pool holds the CA; Server and Client are the key pairs.
+	Pool           *x509.CertPool
+	Server, Client tls.Certificate
+}
+
+// NewPKI makes a fresh CA (ECDSA P-256, valid from an hour ago for 24
+// hours) and the server and client certificates it signs.
+func NewPKI(t testing.TB) *PKI {
+	t.Helper()
 	dir := t.TempDir()
 	notBefore := time.Now().Add(-time.Hour)
 	ca, caKey := newCert(t, nil, nil, notBefore, &x509.Certificate{
@@ -53,55 +92,41 @@ func NewTLS(t testing.TB, opts TLSOptions) *Server {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 	})
-	srvCert, srvKey := newCert(t, ca, caKey, notBefore, &x509.Certificate{
+	srv, srvKey := newCert(t, ca, caKey, notBefore, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: ServerName},
 		DNSNames:    []string{ServerName},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
+	cli, cliKey := newCert(t, ca, caKey, notBefore, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "origintest client"},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	p := &PKI{
+		CAFile: filepath.Join(dir, "ca.pem"), ServerCertFile: filepath.Join(dir, "server.pem"),
+		ServerKeyFile: filepath.Join(dir, "server-key.pem"), ClientCertFile: filepath.Join(dir, "client.pem"),
+		ClientKeyFile: filepath.Join(dir, "client-key.pem"), Pool: x509.NewCertPool(),
+		Server: tls.Certificate{Certificate: [][]byte{srv.Raw, ca.Raw}, PrivateKey: srvKey, Leaf: srv},
+		Client: tls.Certificate{Certificate: [][]byte{cli.Raw}, PrivateKey: cliKey, Leaf: cli},
+	}
+	p.Pool.AddCert(ca)
+	writePEM(t, p.CAFile, "CERTIFICATE", ca.Raw)
+	writePEM(t, p.ServerCertFile, "CERTIFICATE", srv.Raw, ca.Raw)
+	writePEM(t, p.ServerKeyFile, "PRIVATE KEY", pkcs8(t, srvKey))
+	writePEM(t, p.ClientCertFile, "CERTIFICATE", cli.Raw)
+	writePEM(t, p.ClientKeyFile, "PRIVATE KEY", pkcs8(t, cliKey))
+	return p
+}
 
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{{
-			Certificate: [][]byte{srvCert.Raw, ca.Raw},
-			PrivateKey:  srvKey,
-			Leaf:        srvCert,
-		}},
-		NextProtos: []string{"http/1.1"},
+func pkcs8(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatalf("origintest: key: %v", err)
 	}
-	protocols := new(http.Protocols)
-	protocols.SetHTTP1(true)
-	if opts.HTTP2 {
-		protocols.SetHTTP2(true)
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-	}
-	caFile := filepath.Join(dir, "ca.pem")
-	writePEM(t, caFile, "CERTIFICATE", ca.Raw)
-	var certFile, keyFile string
-	if opts.RequireClientCert {
-		pool := x509.NewCertPool()
-		pool.AddCert(ca)
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-		cli, cliKey := newCert(t, ca, caKey, notBefore, &x509.Certificate{
-			Subject:     pkix.Name{CommonName: "origintest client"},
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		})
-		der, err := x509.MarshalPKCS8PrivateKey(cliKey)
-		if err != nil {
-			t.Fatalf("origintest: client key: %v", err)
-		}
-		certFile = filepath.Join(dir, "client.pem")
-		keyFile = filepath.Join(dir, "client-key.pem")
-		writePEM(t, certFile, "CERTIFICATE", cli.Raw)
-		writePEM(t, keyFile, "PRIVATE KEY", der)
-	}
-
-	s := newServer(t, &tlsSetup{config: cfg, protocols: protocols})
-	s.CAFile, s.ClientCertFile, s.ClientKeyFile = caFile, certFile, keyFile
-	return s
+	return der
 }
 
 // newCert fills in tmpl's serial number and validity, gives it a fresh
@@ -133,9 +158,14 @@ func newCert(t testing.TB, parent *x509.Certificate, parentKey *ecdsa.PrivateKey
 	return cert, key
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte) {
+// writePEM writes the DER blocks to path as PEM blocks of type typ.
+func writePEM(t testing.TB, path, typ string, ders ...[]byte) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	var b []byte
+	for _, der := range ders {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})...)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatalf("origintest: %v", err)
 	}
 }
