@@ -413,7 +413,10 @@ type DNSStatus struct {
 }
 
 // Status returns a snapshot of the node.
-func (n *Node) Status() Status {
+func (n *Node) Status() Status { return n.status(n.snapshot(time.Now())) }
+
+// status builds Status with the counters of snap.
+func (n *Node) status(snap *metricSnap) Status {
 	n.mu.Lock()
 	gen, started, pools := n.genID, n.started, n.pools
 	n.mu.Unlock()
@@ -435,51 +438,22 @@ func (n *Node) Status() Status {
 		b := n.speaker.Snapshot()
 		s.BGP = &b
 	}
-	n.countersInto(&s)
+	n.countersInto(&s, snap)
 	return s
 }
 
-// countersInto adds the counters status shows from the registry.
-func (n *Node) countersInto(s *Status) {
-	mfs, err := n.reg.Gather()
-	if err != nil {
-		return
-	}
-	if n.dns != nil {
-		s.DNS = &DNSStatus{Responses: map[string]uint64{}}
-	}
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "edge_cache_lookups_total":
-			for _, m := range mf.GetMetric() {
-				v := uint64(m.GetCounter().GetValue())
-				s.Cache.Lookups += v
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "result" && (l.GetValue() == "hit" || l.GetValue() == "stale") {
-						s.Cache.Hits += v
-					}
-				}
-			}
-		case "edge_dns_queries_total":
-			if s.DNS != nil {
-				for _, m := range mf.GetMetric() {
-					s.DNS.Queries += uint64(m.GetCounter().GetValue())
-				}
-			}
-		case "edge_dns_responses_total":
-			if s.DNS != nil {
-				for _, m := range mf.GetMetric() {
-					for _, l := range m.GetLabel() {
-						if l.GetName() == "rcode" {
-							s.DNS.Responses[l.GetValue()] += uint64(m.GetCounter().GetValue())
-						}
-					}
-				}
-			}
-		}
-	}
+// countersInto adds the counters status shows, from a snapshot of the
+// registry (the one the dashboard's summaries use).
+func (n *Node) countersInto(s *Status, snap *metricSnap) {
+	s.Cache.Lookups, s.Cache.Hits = uint64(snap.lookups), uint64(snap.hits)
 	if s.Cache.Lookups > 0 {
 		s.Cache.HitRatio = float64(s.Cache.Hits) / float64(s.Cache.Lookups)
+	}
+	if n.dns != nil {
+		s.DNS = &DNSStatus{Queries: uint64(snap.dnsQueries), Responses: map[string]uint64{}}
+		for rcode, v := range snap.dnsByRcode {
+			s.DNS.Responses[rcode] = uint64(v)
+		}
 	}
 }
 

@@ -32,9 +32,12 @@ type metricSnap struct {
 	lookups  float64
 	hits     float64
 	dns      map[string]float64 // answered region → responses
-	duration map[string]histSnap
-	ttfb     map[string]histSnap
-	rtt      map[string]histSnap
+	// DNS queries, and responses by rcode.
+	dnsQueries float64
+	dnsByRcode map[string]float64
+	duration   map[string]histSnap
+	ttfb       map[string]histSnap
+	rtt        map[string]histSnap
 }
 
 // summarizer keeps the minute snapshots.
@@ -46,7 +49,7 @@ type summarizer struct {
 
 // snapshot reads the registry.
 func (n *Node) snapshot(at time.Time) *metricSnap {
-	s := &metricSnap{at: at, dns: map[string]float64{}, duration: map[string]histSnap{},
+	s := &metricSnap{at: at, dns: map[string]float64{}, dnsByRcode: map[string]float64{}, duration: map[string]histSnap{},
 		ttfb: map[string]histSnap{}, rtt: map[string]histSnap{}}
 	mfs, err := n.reg.Gather()
 	if err != nil {
@@ -66,11 +69,15 @@ func (n *Node) snapshot(at time.Time) *metricSnap {
 					s.hits += v
 				}
 			}
+		case "edge_dns_queries_total":
+			s.dnsQueries = sumCounters(mf)
 		case "edge_dns_responses_total":
 			for _, m := range mf.GetMetric() {
+				v := m.GetCounter().GetValue()
 				if r := label(m, "region"); r != "" {
-					s.dns[r] += m.GetCounter().GetValue()
+					s.dns[r] += v
 				}
+				s.dnsByRcode[label(m, "rcode")] += v
 			}
 		case "edge_http_client_request_duration_seconds":
 			readHists(mf, s.duration)
@@ -281,7 +288,7 @@ func (n *Node) dashboardData() DashboardData {
 	}
 	d.Minutes = append(d.Minutes, window(prev, now, regions))
 	d.Totals.Regions = window(&metricSnap{at: zero.at}, now, regions).Regions
-	st := n.Status()
+	st := n.status(now) // the same registry snapshot
 	for _, o := range st.Origins {
 		d.Origins = append(d.Origins, DashboardOrigin{Site: o.Site, Origin: o.Origin, Up: o.Up, Selected: o.Selected,
 			RTTEWMA: o.RTTEWMAms, RTTLast: o.LastRTTms, Breaker: o.Breaker})
