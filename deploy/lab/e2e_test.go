@@ -149,6 +149,20 @@ func (c *cluster) waitAll(t *testing.T) {
 	if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The route watch polls on its own: wait until it has seen every edge
+	// too, so that its "up" events are older than any trial's start.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		seen := true
+		for i := 1; i <= c.Edges(); i++ {
+			seen = seen && c.w.Present(lab.SourceBIRD, c.nh(i)) && c.w.Present(lab.SourceKernel, c.nh(i))
+		}
+		if seen {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the route watch never saw every edge")
+		}
+	}
 }
 
 // nodeStatus is the part of GET /status the tests read.
