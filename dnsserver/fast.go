@@ -183,11 +183,11 @@ func (w *worker) fast(st *state, q []byte, f *fastQuery, src netip.Addr, transpo
 	a := n.ans[slot]
 	v := a.static
 	if a.geo != nil {
-		res := w.s.loc.Locate(client)
+		region, rscope := w.s.loc.LocateRegion(client)
 		if ecs != nil && ecs.source > 0 {
-			scope = scopeBits(res.Scope, ecs.family, ecs.source)
+			scope = scopeBits(rscope, ecs.family, ecs.source)
 		}
-		i, ok := w.s.pick(st, a.geo, a.qtype, res.Region)
+		i, ok := w.s.pick(st, a.geo, a.qtype, region)
 		if !ok {
 			return w.bare(q, f, st, dns.RcodeServerFailure, false, false, nil, ecs, scope), true
 		}

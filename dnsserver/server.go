@@ -18,8 +18,6 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/edgecdn/edgecdn/geodata"
 )
 
 // Locator maps a client address (the ECS subnet's address when the query
@@ -27,9 +25,9 @@ import (
 // Both methods are called on the query path and must be safe for
 // concurrent use.
 type Locator interface {
-	// Locate returns the client's region and the prefix around the
-	// address that maps to the same region (the ECS scope).
-	Locate(netip.Addr) geodata.Result
+	// LocateRegion returns the client's region and the prefix around
+	// the address that maps to the same region (the ECS scope).
+	LocateRegion(netip.Addr) (region string, scope netip.Prefix)
 	// Fallback lists the other regions by distance from region, nearest
 	// first.
 	Fallback(region string) []string

@@ -110,11 +110,11 @@ func (w *worker) slow(st *state, q []byte, src netip.Addr, transport int) []byte
 	var scope uint8
 	c := st.rc[dns.RcodeSuccess]
 	if g := st.zs.geoFor(n, qq.Qtype); g != nil {
-		res := w.s.loc.Locate(client)
+		name, rscope := w.s.loc.LocateRegion(client)
 		if ecs != nil && ecs.source > 0 {
-			scope = scopeBits(res.Scope, ecs.family, ecs.source)
+			scope = scopeBits(rscope, ecs.family, ecs.source)
 		}
-		i, ok := w.s.pick(st, g, qq.Qtype, res.Region)
+		i, ok := w.s.pick(st, g, qq.Qtype, name)
 		if !ok {
 			r.Rcode = dns.RcodeServerFailure
 			return w.finish(st, r, nil, hasOPT, e.do, ecs, scope, transport, e.udpSize, st.rc[dns.RcodeServerFailure])

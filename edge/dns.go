@@ -134,17 +134,21 @@ func validateDNS(c *Config) []error {
 type geoCollector struct {
 	n                            *Node
 	reloads, lookups, lfail, hit *prometheus.Desc
+	tableHit, tableBlocks, cov   *prometheus.Desc
 	built                        *prometheus.Desc
 }
 
 func newGeoCollector(n *Node) *geoCollector {
 	return &geoCollector{
-		n:       n,
-		reloads: prometheus.NewDesc("edge_dns_geodata_reloads_total", "Geodata (database, coverage file) reloads, by result.", []string{"result"}, nil),
-		lookups: prometheus.NewDesc("edge_dns_geodata_lookups_total", "Client address lookups (cache hits included).", nil, nil),
-		lfail:   prometheus.NewDesc("edge_dns_geodata_lookup_failures_total", "Lookups the database could not answer (answered by the default region).", nil, nil),
-		hit:     prometheus.NewDesc("edge_dns_geodata_cache_hits_total", "Lookups answered from the per-network cache.", nil, nil),
-		built:   prometheus.NewDesc("edge_dns_geodata_database_build_timestamp_seconds", "Build time of the geodata database in use.", []string{"type"}, nil),
+		n:           n,
+		reloads:     prometheus.NewDesc("edge_dns_geodata_reloads_total", "Geodata (database, coverage file) reloads, by result.", []string{"result"}, nil),
+		lookups:     prometheus.NewDesc("edge_dns_geodata_lookups_total", "Client address lookups (cache hits included).", nil, nil),
+		lfail:       prometheus.NewDesc("edge_dns_geodata_lookup_failures_total", "Lookups the database could not answer (answered by the default region).", nil, nil),
+		hit:         prometheus.NewDesc("edge_dns_geodata_cache_hits_total", "Lookups answered from the per-network cache.", nil, nil),
+		tableHit:    prometheus.NewDesc("edge_dns_geodata_table_hits_total", "Lookups answered from the IPv4 /24 block table (no cache probe, no database walk).", nil, nil),
+		tableBlocks: prometheus.NewDesc("edge_dns_geodata_ipv4_table_blocks", "IPv4 /24 blocks the block table answers (of 16777216); the rest go through the cache and the database.", nil, nil),
+		cov:         prometheus.NewDesc("edge_dns_geodata_coverage_entries", "Entries of the coverage file in use.", nil, nil),
+		built:       prometheus.NewDesc("edge_dns_geodata_database_build_timestamp_seconds", "Build time of the geodata database in use.", []string{"type"}, nil),
 	}
 }
 
@@ -153,6 +157,9 @@ func (g *geoCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.lookups
 	ch <- g.lfail
 	ch <- g.hit
+	ch <- g.tableHit
+	ch <- g.tableBlocks
+	ch <- g.cov
 	ch <- g.built
 }
 
@@ -167,6 +174,9 @@ func (g *geoCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.lookups, prometheus.CounterValue, float64(s.Lookups))
 	ch <- prometheus.MustNewConstMetric(g.lfail, prometheus.CounterValue, float64(s.LookupFailures))
 	ch <- prometheus.MustNewConstMetric(g.hit, prometheus.CounterValue, float64(s.CacheHits))
+	ch <- prometheus.MustNewConstMetric(g.tableHit, prometheus.CounterValue, float64(s.TableHits))
+	ch <- prometheus.MustNewConstMetric(g.tableBlocks, prometheus.GaugeValue, float64(s.TableBlocks))
+	ch <- prometheus.MustNewConstMetric(g.cov, prometheus.GaugeValue, float64(s.Networks))
 	ch <- prometheus.MustNewConstMetric(g.built, prometheus.GaugeValue, float64(s.DatabaseBuilt.Unix()), s.DatabaseType)
 }
 

@@ -155,6 +155,13 @@ func TestDNSDemoNode(t *testing.T) {
 	if got := n.Metric(t, "edge_dns_geodata_lookups_total"); got < 1 {
 		t.Errorf("edge_dns_geodata_lookups_total = %v", got)
 	}
+	// The IPv4 subnets above were answered from the /24 block table.
+	if got := n.Metric(t, "edge_dns_geodata_table_hits_total"); got < 1 {
+		t.Errorf("edge_dns_geodata_table_hits_total = %v", got)
+	}
+	if got := n.Metric(t, "edge_dns_geodata_ipv4_table_blocks"); got < 1<<23 {
+		t.Errorf("edge_dns_geodata_ipv4_table_blocks = %v, want most of 16777216", got)
+	}
 }
 
 // A node on a database file follows the file (the watcher reloads it) and

@@ -276,3 +276,24 @@ func (t *covTrie) root() int32 {
 	}
 	return 0
 }
+
+// hasLonger reports whether the trie holds an entry longer than d bits
+// inside the d-bit prefix of the address.
+func (t *covTrie) hasLonger(hi, lo uint64, d int) bool {
+	if len(t.nodes) == 0 {
+		return false
+	}
+	n := int32(0)
+	for i := range d {
+		n = t.nodes[n].child[bitAt(hi, lo, i)]
+		if n == 0 {
+			return false
+		}
+	}
+	nd := &t.nodes[n]
+	own := int32(0)
+	if nd.region >= 0 {
+		own = 1
+	}
+	return nd.count > own
+}

@@ -65,9 +65,22 @@
 // itself, for narrower ones. A hit costs two to four atomic loads and
 // allocates nothing.
 //
+// # IPv4 block table
+//
+// [Geo.LocateRegion] returns only Region and Scope. For IPv4 it first
+// reads a table with an entry per /24 block, built with each state by
+// walking the IPv4 space in scope-sized steps with the same locate: a
+// block has an entry when its scope is /24 or wider and no coverage entry
+// longer than that scope lies inside it. Then every address of the block
+// computes the same region and the same scope, because both scope walks
+// (the node table and the coverage trie from the same longest match) stop
+// within bits the block's addresses share; so the table can only agree
+// with Locate, and the tests check that it does. Other blocks, and IPv6,
+// go through Locate.
+//
 // # Reload and concurrency
 //
-// Everything Locate reads (database, rules, trie, node table, cache) is
+// Everything Locate reads (database, rules, trie, node table, cache, block table) is
 // one immutable state behind an atomic.Pointer. A reload builds a new
 // state next to the old one and swaps it in; a Locate that loaded the old
 // pointer finishes on the old state, which the garbage collector frees

@@ -42,7 +42,9 @@ func TestGeoLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("New: %v (%s built %s)", time.Since(start), g.Stats().DatabaseType, g.Stats().DatabaseBuilt)
+	st := g.Stats()
+	t.Logf("New: %v (%s built %s); the IPv4 block table answers %d of 2^24 /24 blocks (%.2f%%)",
+		time.Since(start), st.DatabaseType, st.DatabaseBuilt, st.TableBlocks, 100*float64(st.TableBlocks)/(1<<24))
 	ref := newReference(t, b, loadRefPolicy(t, "testdata"), nil)
 
 	t.Run("no location", func(t *testing.T) {
@@ -98,6 +100,9 @@ func TestGeoLite(t *testing.T) {
 				loc.HasCoordinates && (loc.Latitude != *rec.Location.Latitude || loc.Longitude != *rec.Location.Longitude) ||
 				loc.AccuracyRadius != rec.Location.AccuracyRadius {
 				t.Errorf("%s: Location %+v, the library says %+v", p, loc, rec)
+			}
+			if r2, p2 := g.LocateRegion(a); r2 != res.Region || p2 != res.Scope {
+				t.Errorf("%s: LocateRegion = %s %s, Locate %s %s", a, r2, p2, res.Region, res.Scope)
 			}
 			rules[rule]++
 			n++

@@ -103,6 +103,10 @@ func checkWorld(t *testing.T, rng *rand.Rand, w world, withCoverage bool) {
 			if again, fresh := g.Locate(a), uncached.Locate(a); again != res || fresh != res {
 				t.Fatalf("Locate(%s): first %+v, again %+v, uncached %+v", a, res, again, fresh)
 			}
+			// Nor does the IPv4 block table.
+			if r, p := g.LocateRegion(a); r != res.Region || p != res.Scope {
+				t.Fatalf("LocateRegion(%s) = %s %s, Locate %s %s", a, r, p, res.Region, res.Scope)
+			}
 		}
 	}
 	// Out of the spaces: nothing there but the default.
@@ -111,6 +115,9 @@ func checkWorld(t *testing.T, rng *rand.Rand, w world, withCoverage bool) {
 		res := g.Locate(a)
 		if r, _ := ref.region(t, a); r != res.Region || !res.Scope.Contains(a) {
 			t.Fatalf("Locate(%s) = %+v, want %s", a, res, r)
+		}
+		if r, p := g.LocateRegion(a); r != res.Region || p != res.Scope {
+			t.Fatalf("LocateRegion(%s) = %s %s, Locate %s %s", a, r, p, res.Region, res.Scope)
 		}
 	}
 	st := g.Stats()

@@ -45,6 +45,7 @@ type state struct {
 	summary  []uint16
 	fallback map[string][]string
 	cache    *resultCache
+	t4       *table4 // IPv4 region and scope per /24 block; nil: none
 }
 
 // Summary values beyond region indexes.
@@ -184,6 +185,11 @@ func buildState(cfg Config, prev *state, bytesDB *DB) (*state, error) {
 		s.fallback[n] = s.byDistance(s.sites[i][0], s.sites[i][1], i)
 	}
 	s.cache = newResultCache(cfg.CacheEntries)
+	if prev != nil && prev.db == s.db && sameMapping(prev.cfg, cfg) && reflect.DeepEqual(prev.coverage, s.coverage) {
+		s.t4 = prev.t4
+	} else {
+		s.t4 = s.buildTable4()
+	}
 	return s, nil
 }
 

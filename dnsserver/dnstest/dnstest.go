@@ -44,7 +44,8 @@ func NewLocator(def string, prefixes map[string]string, fallback map[string][]st
 	return l
 }
 
-// Locate implements dnsserver.Locator.
+// Locate answers from the prefixes, longest first (Rule "static"), else
+// the default region with the address's host prefix (Rule "default").
 func (l *Locator) Locate(a netip.Addr) geodata.Result {
 	l.calls.Add(1)
 	a = a.Unmap()
@@ -55,6 +56,12 @@ func (l *Locator) Locate(a netip.Addr) geodata.Result {
 	}
 	p, _ := a.Prefix(a.BitLen())
 	return geodata.Result{Region: l.Default, Scope: p, Rule: "default"}
+}
+
+// LocateRegion implements dnsserver.Locator: Locate's Region and Scope.
+func (l *Locator) LocateRegion(a netip.Addr) (string, netip.Prefix) {
+	res := l.Locate(a)
+	return res.Region, res.Scope
 }
 
 // Fallback implements dnsserver.Locator.
