@@ -176,6 +176,26 @@ func sockaddrAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
 	return netip.AddrPort{}, false
 }
 
+// dontFragment makes a UDP socket send IPv4 datagrams with DF set and
+// without consulting the path MTU cache (IP_PMTUDISC_PROBE), as RFC 9715
+// recommends for DNS responders: a reply is never fragmented on the way
+// (fragments are dropped by many networks and open the door to cache
+// poisoning), and spoofed ICMP "fragmentation needed" messages cannot
+// shrink what we send. Replies stay within the client's EDNS size and our
+// 1232 bytes, which fit any IPv6-capable path. DF also spares the kernel
+// choosing an IP ID per datagram. On an IPv6 socket it applies to the
+// IPv4-mapped clients.
+func dontFragment(network string, fd int) error {
+	if network != "udp4" && network != "udp6" && network != "udp" {
+		return nil
+	}
+	err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_PROBE)
+	if err != nil && network == "udp6" {
+		return nil // an IPv6-only socket may refuse it; it has no IPv4 to send
+	}
+	return err
+}
+
 // batchUDP turns the batched loop on (tests turn it off to cover the
 // portable one).
 var batchUDP = true
