@@ -33,8 +33,8 @@ type Result struct {
 type Stats struct {
 	Reloads        uint64    // successful reloads (watcher and Reload)
 	ReloadFailures uint64    // reloads that failed; the old state kept serving
-	Lookups        uint64    // Locate calls
-	LookupFailures uint64    // Locate calls the database could not answer (default region given)
+	Lookups        uint64    // Locate and LocateRegion calls
+	LookupFailures uint64    // lookups the database could not answer (default region given)
 	CacheHits      uint64    // Locate calls answered from the cache
 	TableHits      uint64    // LocateRegion calls answered from the IPv4 block table
 	TableBlocks    int       // IPv4 /24 blocks the table answers (of 16,777,216)
