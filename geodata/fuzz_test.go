@@ -107,6 +107,9 @@ func FuzzLocate(f *testing.F) {
 		if again := g.Locate(a); again != res {
 			t.Fatalf("Locate(%s): %+v, then %+v", a, res, again)
 		}
+		if r, p := g.LocateRegion(a); r != res.Region || p != res.Scope {
+			t.Fatalf("LocateRegion(%s) = %s %s, Locate %s %s", a, r, p, res.Region, res.Scope)
+		}
 	})
 }
 
@@ -134,7 +137,8 @@ func fuzzAddr(mode uint8, in []byte) netip.Addr {
 
 // FuzzDatabase feeds damaged databases to FromBytes and New: they never
 // panic, and once New accepted a database (its summary walk proves the
-// tree and records sound) no lookup fails.
+// tree and records sound) no lookup fails, and the IPv4 block table agrees
+// with Locate.
 func FuzzDatabase(f *testing.F) {
 	small := []geodatatest.Net{
 		{Prefix: mustPrefix("10.0.0.0/25"), Continent: "EU", Country: "DE", Latitude: 50, Longitude: 8},
@@ -168,8 +172,12 @@ func FuzzDatabase(f *testing.F) {
 			return
 		}
 		for _, a := range addrs {
-			if res := g.Locate(a); !res.Scope.Contains(a) {
+			res := g.Locate(a)
+			if !res.Scope.Contains(a) {
 				t.Fatalf("Locate(%s): scope %s", a, res.Scope)
+			}
+			if r, p := g.LocateRegion(a); r != res.Region || p != res.Scope {
+				t.Fatalf("LocateRegion(%s) = %s %s, Locate %s %s", a, r, p, res.Region, res.Scope)
 			}
 		}
 		if st := g.Stats(); st.LookupFailures != 0 {

@@ -19,9 +19,10 @@ import (
 // block entries. A /16 whose blocks differ gets a chunk: for GeoLite2
 // City that is a few MB in all, against 32 MB for a flat array.
 type table4 struct {
-	top    [1 << 16]uint32
-	chunks []uint16
-	blocks int // blocks with an entry
+	top     [1 << 16]uint32
+	chunks  []uint16
+	blocks  int // blocks with an entry
+	lookups int // locate calls the build made
 }
 
 // An entry is t4valid | scope bits << 10 | region index; 0: not covered.
@@ -32,6 +33,10 @@ const (
 	t4maxRegions = t4regionMask + 1
 	top16        = 1 << 31
 )
+
+// t4Budget caps the lookups of one table build (a second or two); a
+// variable for the tests.
+var t4Budget = 1 << 22
 
 // get returns the entry of the /24 block of v (0: ask Locate).
 func (t *table4) get(v uint32) uint16 {
@@ -97,14 +102,17 @@ func (t *table4) chunk(hi uint32) []uint16 {
 // address in P shares; and with no coverage entry inside P longer than P,
 // every address in P matches the same coverage entry.
 //
-// It returns nil when there are more regions than an entry can hold.
+// It returns nil when there are more regions than an entry can hold. The
+// walk stops after t4Budget lookups (GeoLite2 City needs about 280,000): a
+// database of countless tiny networks gets a partial table rather than a
+// long load, and the blocks left out go to Locate.
 func (s *state) buildTable4() *table4 {
 	if len(s.names) > t4maxRegions {
 		return nil
 	}
 	t := &table4{}
 	const blocks = 1 << 24
-	for b := uint32(0); b < blocks; {
+	for b := uint32(0); b < blocks && t.lookups < t4Budget; t.lookups++ {
 		var v [4]byte
 		binary.BigEndian.PutUint32(v[:], b<<8)
 		a := netip.AddrFrom4(v)

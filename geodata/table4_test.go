@@ -118,3 +118,40 @@ func TestLocateRegionRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestLocateRegionTableBudget: a build that runs out of its lookup budget
+// leaves the rest of the space to Locate, and answers stay the same.
+func TestLocateRegionTableBudget(t *testing.T) {
+	nets := []geodatatest.Net{
+		{Prefix: mustPrefix("10.0.0.0/8"), Continent: "EU", NoCoordinates: true},
+		{Prefix: mustPrefix("10.9.9.0/26"), Continent: "AS", NoCoordinates: true},
+		{Prefix: mustPrefix("172.16.0.0/12"), Continent: "AS", NoCoordinates: true},
+	}
+	b := build(t, nets)
+	full, err := geodata.New(benchConfig(t), geodata.WithDatabaseBytes(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := geodata.SetTableBudget(3)
+	partial, err := geodata.New(benchConfig(t), geodata.WithDatabaseBytes(b))
+	geodata.SetTableBudget(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, p := full.Stats().TableBlocks, partial.Stats().TableBlocks
+	if p == 0 || p >= f {
+		t.Fatalf("table blocks: %d with the budget, %d without", p, f)
+	}
+	for _, s := range []string{"1.2.3.4", "10.1.1.1", "10.9.9.9", "10.9.9.200", "172.20.0.1", "200.1.1.1"} {
+		a := mustAddr(s)
+		res := full.Locate(a)
+		for _, g := range []*geodata.Geo{full, partial} {
+			if r, sc := g.LocateRegion(a); r != res.Region || sc != res.Scope {
+				t.Errorf("LocateRegion(%s) = %s %s, Locate %s %s", a, r, sc, res.Region, res.Scope)
+			}
+		}
+	}
+	if partial.Stats().TableHits == 0 || partial.Stats().TableHits == 6 {
+		t.Errorf("partial table: %d of 6 answered from it, want some", partial.Stats().TableHits)
+	}
+}
