@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +38,9 @@ type fillJob struct {
 	primary string
 	host    string
 	leader  cache.Encoding // the encoding the leading client prefers
+	// ranged: the client's Range (and If-Range) went to the origin (a
+	// hit-for-pass GET); only a 200 may then be stored.
+	ranged bool
 }
 
 // fetch sends the request to the origin through a (usually shared) fill
@@ -44,6 +48,10 @@ type fillJob struct {
 // any.
 func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 	h := x.h
+	// A Range on a hit-for-pass URL (typically an object too large to
+	// store) goes to the origin, so that a client asking for a slice of
+	// a large file does not make the node fetch all of it.
+	x.rangePass = kind == fwdPass && x.r.Method == http.MethodGet && x.r.Header.Has("Range")
 	auth := x.r.Header.Has("Authorization")
 	private := kind == fwdPass || auth || x.rcc.Has(cache.DirNoStore)
 	var (
@@ -111,7 +119,7 @@ func (x *exchange) fillJob(f *cache.Fill, stale *cache.Entry) *fillJob {
 	primary := x.ownedKey()
 	prefs := x.cl.prefsFor(x.g, x.r.Header.Get("Accept-Encoding"))
 	return &fillJob{
-		f: f, s: x.s, g: x.g, req: req, stale: stale, primary: primary,
+		f: f, s: x.s, g: x.g, req: req, stale: stale, primary: primary, ranged: x.rangePass,
 		host:   cache.KeyHost(primary),
 		leader: prefs.best(x.g.comp.offered),
 		facts: cache.RequestFacts{
@@ -271,7 +279,7 @@ func (x *exchange) stream(head *cache.FillHead, rd *cache.FillReader, result int
 	cl := head.ContentLength
 	var dec *gzip.Reader
 	prefs := x.cl.prefsFor(x.g, x.r.Header.Get("Accept-Encoding"))
-	if head.Encoding == cache.Gzip && prefs.q[cache.Gzip] <= 0 {
+	if head.Encoding == cache.Gzip && prefs.q[cache.Gzip] <= 0 && head.Status != http.StatusPartialContent {
 		// The origin compressed and this client cannot take it.
 		hdr.Del("Content-Encoding")
 		hdr.Del("Etag") // a decoded body is another representation
@@ -420,15 +428,22 @@ func (h *handler) runFill(j *fillJob) {
 		native, known = cache.ParseEncoding(ce)
 	}
 	maxObj := h.store.Config().MaxObjectSize
-	storable := a.Storable && known && resp.ContentLength <= maxObj
+	tooLarge := resp.ContentLength > maxObj
+	if j.ranged && resp.StatusCode == http.StatusPartialContent {
+		// The slice of an object: is the whole still too large to store?
+		tooLarge = completeLength(resp.Header.Get("Content-Range")) > maxObj
+	}
+	storable := a.Storable && known && !tooLarge && (!j.ranged || resp.StatusCode == http.StatusOK)
 	if !storable {
 		reason := a.Reason
 		switch {
 		case reason != "":
 		case !known:
 			reason = "content-encoding"
-		default:
+		case tooLarge:
 			reason = cache.ReasonTooLarge
+		default:
+			reason = "range"
 		}
 		h.met.uncacheable.WithLabelValues(reason).Inc()
 	}
@@ -466,7 +481,7 @@ func (h *handler) runFill(j *fillJob) {
 		if n > 0 {
 			size += int64(n)
 			if storable && size > maxObj {
-				storable = false
+				storable, tooLarge = false, true
 				f.Windowed()
 				h.met.uncacheable.WithLabelValues(cache.ReasonTooLarge).Inc()
 			}
@@ -488,7 +503,9 @@ func (h *handler) runFill(j *fillJob) {
 		return
 	}
 	if !storable {
-		if passable(a.Reason) && !j.facts.Authorization && !j.facts.Directives.Has(cache.DirNoStore) {
+		// Too large to store is remembered like the uncacheable answers:
+		// later requests go straight to the origin, Range included.
+		if (passable(a.Reason) || tooLarge) && !j.facts.Authorization && !j.facts.Directives.Has(cache.DirNoStore) {
 			h.store.MarkPass(j.primary)
 		}
 		f.Finish(nil, false, nil)
@@ -710,6 +727,7 @@ func (x *exchange) originRequest(method string, body io.Reader, forFill bool, st
 		switch {
 		case hopByHop[k] || listed[k] || k == "Host":
 			continue
+		case forFill && x.rangePass && (k == "Range" || k == "If-Range"):
 		case forFill && fillSkip[k]:
 			continue
 		case k == "Via":
@@ -730,6 +748,11 @@ func (x *exchange) originRequest(method string, body io.Reader, forFill bool, st
 	hdr["X-Forwarded-Proto"] = []string{"http"}
 	if forFill {
 		hdr["Accept-Encoding"] = []string{"gzip"}
+		if x.rangePass {
+			// A slice of an encoded body cannot be decoded for a client
+			// that does not take the encoding: ask for identity bytes.
+			hdr["Accept-Encoding"] = []string{"identity"}
+		}
 		if stale != nil {
 			if stale.ETag != "" {
 				hdr["If-None-Match"] = []string{stale.ETag}
@@ -774,4 +797,18 @@ func sameHost(u *url.URL, host string) bool {
 		hh = host
 	}
 	return strings.EqualFold(h, hh)
+}
+
+// completeLength returns the complete length of a Content-Range
+// ("bytes 0-99/12345"), or -1 when it is unknown ("*") or malformed.
+func completeLength(cr string) int64 {
+	_, total, ok := strings.Cut(cr, "/")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(total), 10, 64)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return n
 }

@@ -91,6 +91,8 @@ type exchange struct {
 	target string
 	rcc    cache.Directives
 	hasRCC bool
+	// rangePass: this hit-for-pass GET forwards its Range to the origin.
+	rangePass bool
 }
 
 // ownedKey returns the key as a string of its own (safe to keep).
