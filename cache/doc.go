@@ -23,8 +23,9 @@
 // leads, the fetch runs on its own goroutine, and every request reads the
 // fill as it streams (read-while-writer). A response that may not be
 // shared (private, uncacheable) goes to the leader alone and the key is
-// remembered as hit-for-pass, so later requests go to the origin at once
-// instead of queueing. A fill that finished is still found by Begin until
+// remembered as hit-for-pass (MarkPass), so later requests go to the origin
+// at once instead of queueing; the node marks responses too large to store
+// the same way (and then forwards a Range to the origin). A fill that finished is still found by Begin until
 // ristretto has applied its Set, so a request arriving in that gap does not
 // fetch again.
 //

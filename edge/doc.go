@@ -22,7 +22,10 @@
 //     copy with validators exists — streams the response to every waiting
 //     request while it is stored, and builds the compressed encodings once.
 //     When the origin fails, a stale copy is served where allowed
-//     (stale-if-error or the site's default), else 502 or 504.
+//     (stale-if-error or the site's default), else 502 or 504;
+//   - hit-for-pass (a URL that recently answered uncacheably or too large
+//     to store): straight to the origin, a GET's Range and If-Range
+//     included, so a slice of a large file is fetched as a slice.
 //
 // Methods other than GET and HEAD are forwarded with their bodies, and a
 // successful unsafe request invalidates the stored responses for its URL
