@@ -148,7 +148,7 @@ func New(t testing.TB, opt Options) *Lab {
 	if l.nl, err = netlab.OpenNetlink(l.Router); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFile(filepath.Join(dir, "origin.log"), "listening", 5*time.Second); err != nil {
+	if err := netlab.WaitFile(filepath.Join(dir, "origin.log"), "listening", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("lab %s up in %s (dir %s)", l.Prefix, time.Since(start).Round(time.Millisecond), dir)
@@ -167,20 +167,6 @@ func dialBIRD(sock string, timeout time.Duration) (*netlab.BIRD, error) {
 			return nil, fmt.Errorf("lab: BIRD did not come up: %w", err)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func waitFile(path, s string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), s) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("lab: %s: no %q after %s:\n%s", filepath.Base(path), s, timeout, b)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

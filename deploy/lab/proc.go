@@ -212,7 +212,7 @@ func (l *Lab) StartHTTP(t testing.TB, i int) *Proc {
 	e := l.Edge(i)
 	p := l.Start(t, "http-"+e.NodeID, e.Namespace, l.Labtool, "origin", "-netns", e.Namespace,
 		"-listen", l.VIP+":80", "-via", e.NodeID)
-	if err := waitFile(p.LogPath, "listening", 5*time.Second); err != nil {
+	if err := netlab.WaitFile(p.LogPath, "listening", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return p

@@ -146,14 +146,20 @@ func (n *Node) DoBody(t testing.TB, method, path string, body io.Reader, fields 
 		}
 		req.Header.Add(k, v)
 	}
+	return n.roundTrip(t, req)
+}
+
+// roundTrip sends req with the node's client and reads the whole answer.
+func (n *Node) roundTrip(t testing.TB, req *http.Request) *Response {
+	t.Helper()
 	resp, err := n.client.Do(req)
 	if err != nil {
-		t.Fatalf("edgetest: %s %s: %v", method, path, err)
+		t.Fatalf("edgetest: %s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("edgetest: %s %s: reading body: %v", method, path, err)
+		t.Fatalf("edgetest: %s %s: reading body: %v", req.Method, req.URL.Path, err)
 	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
@@ -266,14 +272,6 @@ func (n *Node) AdminDo(t testing.TB, method, path, token, body string) (int, []b
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := n.client.Do(req)
-	if err != nil {
-		t.Fatalf("edgetest: %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	r := n.roundTrip(t, req)
+	return r.Status, r.Body
 }

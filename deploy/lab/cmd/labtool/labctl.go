@@ -133,7 +133,7 @@ func cmdUp(args []string) int {
 	logf.Close()
 	st.OriginPID = cmd.Process.Pid
 	_ = cmd.Process.Release()
-	if err := waitFileContains(filepath.Join(d, "origin.log"), "listening", 5*time.Second); err != nil {
+	if err := netlab.WaitFile(filepath.Join(d, "origin.log"), "listening", 5*time.Second); err != nil {
 		return fail(err)
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
@@ -142,20 +142,6 @@ func cmdUp(args []string) int {
 	}
 	printSummary(st)
 	return exitOK
-}
-
-func waitFileContains(path, s string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		b, _ := os.ReadFile(path)
-		if strings.Contains(string(b), s) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: no %q after %s: %s", path, s, timeout, b)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func printSummary(st labState) {
