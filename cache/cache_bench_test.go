@@ -41,7 +41,7 @@ func BenchmarkLookupHit(b *testing.B) {
 	const key = "http://www.example.com/static/img/logo.png"
 	f, _ := s.Begin(key, true)
 	e := f.NewEntry()
-	e.Key, e.Host, e.Status, e.Lifetime, e.ResponseTime = key, "www.example.com", 200, time.Hour, time.Now()
+	e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
 	e.Bodies[Identity] = make([]byte, 1024)
 	s.Put(e, time.Hour)
 	f.Finish(e, true, nil)
@@ -65,7 +65,7 @@ func fillStore(b *testing.B, s *Store, n int) {
 		key := fmt.Sprintf("http://bench.example/d%d/o%d", i%10, i)
 		f, _ := s.Begin(key, true)
 		e := f.NewEntry()
-		e.Key, e.Host, e.Status, e.Lifetime, e.ResponseTime = key, "bench.example", 200, time.Hour, time.Now()
+		e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
 		e.Tags = []string{"all", fmt.Sprintf("t%d", i%10)}
 		e.Bodies[Identity] = make([]byte, 64)
 		s.Put(e, time.Hour)

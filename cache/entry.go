@@ -55,8 +55,6 @@ type Entry struct {
 	// Key is the primary cache key (the normalised URL); VaryKey the
 	// secondary key built from the request fields named by VaryNames.
 	Key, VaryKey string
-	// Host is the key's host (for purge by host).
-	Host string
 	// VaryNames are the fields the response varies on (lower case,
 	// Accept-Encoding excluded). An entry stored at the primary key of a
 	// varying response holds only VaryNames (a vary marker).
@@ -106,7 +104,7 @@ type Entry struct {
 
 	identity    atomic.Pointer[Entry] // the promoted identity item, while ristretto holds it
 	owner       *Entry                // for a promoted identity item: the entry it belongs to
-	nextVariant *Entry                // the purge index's list of entries under one primary key
+	nextVariant *Entry                // the purge index's list of entries under one key hash
 	cost        int64
 }
 
@@ -379,10 +377,16 @@ func (e *Entry) pack() {
 	all := b.String()
 	for _, p := range parts {
 		l := len(*p)
+		if l == 0 {
+			*p = "" // no pointer: each one is work for every GC cycle
+			continue
+		}
 		*p, all = all[:l], all[l:]
 	}
-	e.Host = keyHost(e.Key)
 }
+
+// host is the key's host (for purge by host).
+func (e *Entry) host() string { return keyHost(e.Key) }
 
 // InitialAge computes the corrected initial age of a response (RFC 9111
 // 4.2.3) from its Date and Age and when it was requested and received.

@@ -47,7 +47,7 @@ func finishFill(t testing.TB, s *Store, f *Fill, key, body string, tags ...strin
 		t.Fatal(err)
 	}
 	e := f.NewEntry()
-	e.Key, e.Host, e.Tags, e.Status = key, keyHost(key), tags, 200
+	e.Key, e.Tags, e.Status = key, tags, 200
 	e.Bodies[Identity] = append([]byte(nil), f.Body()...)
 	e.Size = int64(len(body))
 	e.ResponseTime = time.Now()
@@ -216,12 +216,12 @@ func TestLookupVary(t *testing.T) {
 		full := primary + "\x00" + SecondaryKey(names, h)
 		f, _ := s.Begin(full, true)
 		e := f.NewEntry()
-		e.Key, e.VaryKey, e.Host, e.VaryNames, e.Status = primary, SecondaryKey(names, h), "a.example", names, 200
+		e.Key, e.VaryKey, e.VaryNames, e.Status = primary, SecondaryKey(names, h), names, 200
 		e.Bodies[Identity] = []byte(v)
 		e.Lifetime, e.ResponseTime = time.Hour, time.Now()
 		s.Put(e, time.Hour)
 		marker := f.NewEntry()
-		marker.Key, marker.Host, marker.VaryNames = primary, "a.example", names
+		marker.Key, marker.VaryNames = primary, names
 		s.Put(marker, time.Hour)
 		f.Finish(e, true, nil)
 	}

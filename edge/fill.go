@@ -524,7 +524,7 @@ func (h *handler) runFill(j *fillJob) {
 	stored := h.store.Put(e, ttl)
 	if stored && len(e.VaryNames) > 0 {
 		marker := f.NewEntry()
-		marker.Key, marker.Host, marker.VaryNames = e.Key, e.Host, e.VaryNames
+		marker.Key, marker.VaryNames = e.Key, e.VaryNames
 		h.store.Put(marker, ttl)
 	}
 	f.Finish(e, stored && !e.Purged(), nil)
@@ -564,7 +564,7 @@ func passable(reason string) bool {
 func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, body []byte, native cache.Encoding) (*cache.Entry, error) {
 	a := &head.Analysis
 	e := j.f.NewEntry()
-	e.Key, e.Host, e.VaryNames, e.Tags = j.primary, j.host, a.VaryNames, a.Tags
+	e.Key, e.VaryNames, e.Tags = j.primary, a.VaryNames, a.Tags
 	if len(a.VaryNames) > 0 {
 		e.VaryKey = head.VaryKey
 	}
@@ -634,7 +634,7 @@ func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime tim
 	}
 	a := cache.Analyze(j.facts, int(old.Status), merged, &j.s.policy, respTime)
 	e := j.f.NewEntry()
-	e.Key, e.VaryKey, e.Host, e.VaryNames, e.Tags = old.Key, old.VaryKey, old.Host, old.VaryNames, a.Tags
+	e.Key, e.VaryKey, e.VaryNames, e.Tags = old.Key, old.VaryKey, old.VaryNames, a.Tags
 	e.Status = old.Status
 	e.Header = cache.HeaderBlock(merged)
 	e.ETag = strings.Clone(merged.Get("Etag"))
