@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Encoding names a stored representation of an object's body.
@@ -90,7 +91,7 @@ type Entry struct {
 	// prepared is free for the consumer to cache data derived from the
 	// entry, per encoding (edge keeps its prepared response heads there):
 	// see Prepared and SetPrepared.
-	prepared atomic.Pointer[preparedSet]
+	prepared atomic.Pointer[preparedBlock]
 
 	seq uint64 // purge sequence when the fill that made it started
 	// Status is the response status code.
@@ -108,32 +109,71 @@ type Entry struct {
 	cost        int64
 }
 
-// preparedSet is the consumer data of one config generation.
-type preparedSet struct {
-	gen  uint64
-	data [NumEncodings][]byte
+// preparedBlock is the consumer data of one config generation. It lives
+// at the start of a pointer-free []byte allocation, followed by every
+// encoding's data back to back: an entry that is served then carries one
+// more heap object with nothing in it for the garbage collector to scan
+// (a struct of slices plus a buffer per encoding cost every GC cycle about
+// as much as the rest of the entry).
+type preparedBlock struct {
+	gen        uint64
+	has        uint32 // bit per encoding
+	_          uint32
+	start, end [NumEncodings]uint32 // offsets after the block header
+}
+
+const preparedHeader = int(unsafe.Sizeof(preparedBlock{}))
+
+// data returns the bytes after the header (n of them).
+func (p *preparedBlock) data(from, to uint32) []byte {
+	base := unsafe.Add(unsafe.Pointer(p), preparedHeader)
+	return unsafe.Slice((*byte)(unsafe.Add(base, from)), to-from)[: to-from : to-from]
 }
 
 // Prepared returns the consumer data cached for an encoding under
 // generation gen (nil if none).
 func (e *Entry) Prepared(gen uint64, enc Encoding) []byte {
-	if p := e.prepared.Load(); p != nil && p.gen == gen {
-		return p.data[enc]
+	if p := e.prepared.Load(); p != nil && p.gen == gen && p.has&(1<<enc) != 0 {
+		return p.data(p.start[enc], p.end[enc])
 	}
 	return nil
 }
 
-// SetPrepared caches consumer data for an encoding under generation gen
-// (data of older generations is dropped). It is copy-on-write: rare, and
-// safe against concurrent readers.
+// SetPrepared caches a copy of consumer data for an encoding under
+// generation gen (data of older generations is dropped). It is
+// copy-on-write: rare, and safe against concurrent readers.
 func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) {
 	for {
 		old := e.prepared.Load()
-		n := &preparedSet{gen: gen}
-		if old != nil && old.gen == gen {
-			n.data = old.data
+		keep := old != nil && old.gen == gen
+		size := len(b)
+		if keep {
+			for i := range NumEncodings {
+				if i != enc && old.has&(1<<i) != 0 {
+					size += int(old.end[i] - old.start[i])
+				}
+			}
 		}
-		n.data[enc] = b
+		// One spare byte: an empty last item must not point past the
+		// allocation.
+		buf := make([]byte, preparedHeader+size+1)
+		n := (*preparedBlock)(unsafe.Pointer(&buf[0]))
+		n.gen = gen
+		off := preparedHeader
+		put := func(i Encoding, d []byte) {
+			n.start[i] = uint32(off - preparedHeader)
+			off += copy(buf[off:], d)
+			n.end[i] = uint32(off - preparedHeader)
+			n.has |= 1 << i
+		}
+		if keep {
+			for i := range NumEncodings {
+				if i != enc && old.has&(1<<i) != 0 {
+					put(i, old.data(old.start[i], old.end[i]))
+				}
+			}
+		}
+		put(enc, b)
 		if e.prepared.CompareAndSwap(old, n) {
 			return
 		}
