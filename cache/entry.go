@@ -145,35 +145,32 @@ func (e *Entry) Prepared(gen uint64, enc Encoding) []byte {
 func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) {
 	for {
 		old := e.prepared.Load()
-		keep := old != nil && old.gen == gen
-		size := len(b)
-		if keep {
+		var items [NumEncodings][]byte
+		has := uint32(1) << enc
+		if old != nil && old.gen == gen {
+			has |= old.has
 			for i := range NumEncodings {
-				if i != enc && old.has&(1<<i) != 0 {
-					size += int(old.end[i] - old.start[i])
+				if old.has&(1<<i) != 0 {
+					items[i] = old.data(old.start[i], old.end[i])
 				}
 			}
+		}
+		items[enc] = b
+		size := 0
+		for _, d := range items {
+			size += len(d)
 		}
 		// One spare byte: an empty last item must not point past the
 		// allocation.
 		buf := make([]byte, preparedHeader+size+1)
 		n := (*preparedBlock)(unsafe.Pointer(&buf[0]))
-		n.gen = gen
-		off := preparedHeader
-		put := func(i Encoding, d []byte) {
-			n.start[i] = uint32(off - preparedHeader)
-			off += copy(buf[off:], d)
-			n.end[i] = uint32(off - preparedHeader)
-			n.has |= 1 << i
+		n.gen, n.has = gen, has
+		off := 0
+		for i, d := range items {
+			n.start[i] = uint32(off)
+			off += copy(buf[preparedHeader+off:], d)
+			n.end[i] = uint32(off)
 		}
-		if keep {
-			for i := range NumEncodings {
-				if i != enc && old.has&(1<<i) != 0 {
-					put(i, old.data(old.start[i], old.end[i]))
-				}
-			}
-		}
-		put(enc, b)
 		if e.prepared.CompareAndSwap(old, n) {
 			return
 		}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -162,8 +163,9 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 	if p := e.Prepared(x.g.id, enc); p != nil {
 		return p
 	}
-	b := make([]byte, 0, len(e.Header)+256)
-	b = h1.AppendStatusLine(b, int(e.Status))
+	// Built on the stack when it fits: SetPrepared keeps its own copy.
+	var stack [1024]byte
+	b := h1.AppendStatusLine(stack[:0], int(e.Status))
 	b = append(b, e.Header...)
 	b = appendValidatorFields(b, e, enc)
 	if enc != cache.Identity {
@@ -181,7 +183,10 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 	}
 	b = append(b, x.hitPrefix()...)
 	e.SetPrepared(x.g.id, enc, b)
-	return b
+	if p := e.Prepared(x.g.id, enc); p != nil {
+		return p
+	}
+	return bytes.Clone(b) // a setter of another generation won the race
 }
 
 // appendValidatorFields appends the ETag and Vary fields for one encoding
