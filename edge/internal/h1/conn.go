@@ -293,9 +293,9 @@ func (c *conn) writev(head, body []byte) error {
 	}
 	c.setWriteDeadline()
 	c.resp.iov[0], c.resp.iov[1] = head, body
-	bufs := net.Buffers(c.resp.iov[:])
-	_, err := bufs.WriteTo(c.nc)
-	c.resp.iov[0], c.resp.iov[1] = nil, nil
+	c.resp.bufs = c.resp.iov[:]
+	_, err := c.resp.bufs.WriteTo(c.nc)
+	c.resp.iov[0], c.resp.iov[1], c.resp.bufs = nil, nil, nil
 	if err != nil {
 		c.broken = true
 	}

@@ -2,6 +2,7 @@ package h1
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -30,6 +31,11 @@ type Response struct {
 
 	wbuf []byte // pending output
 	iov  [2][]byte
+	// bufs is the net.Buffers view of iov handed to WriteTo: a field,
+	// not a local, because WriteTo's receiver escapes through the
+	// connection's interface and a local would cost an allocation per
+	// write.
+	bufs net.Buffers
 	hbuf []byte // Scratch storage
 
 	wroteHead  bool
