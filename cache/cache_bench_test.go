@@ -104,3 +104,40 @@ func BenchmarkPurgeTag100k(b *testing.B) { benchmarkPurge(b, PurgeRequest{Tags: 
 func BenchmarkPurgePrefix100k(b *testing.B) {
 	benchmarkPurge(b, PurgeRequest{Prefixes: []string{"http://bench.example/d3/"}})
 }
+
+// BenchmarkGCMark100k is one forced garbage collection with 100k stored
+// objects shaped like the HTTP benchmark's 4 KiB text objects (a header
+// block, validators, a 2.3 KiB gzip body): the collector's marking cost of
+// the cache, which is what stretches GC cycles on a busy node. Run with
+// -cpu 1 for the one-core figure quoted in README.md.
+func BenchmarkGCMark100k(b *testing.B) {
+	s, err := New(Config{MaxMemory: 8 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	header := "Content-Type: text/plain\r\nCache-Control: public, max-age=3600\r\n" +
+		"Last-Modified: Sat, 21 Nov 2026 10:00:00 GMT\r\nServer: bench-origin\r\n"
+	for i := range 100_000 {
+		key := fmt.Sprintf("http://bench.example/obj/4096/k%d", i)
+		f, _ := s.Begin(key, true)
+		e := f.NewEntry()
+		e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
+		e.Header, e.ETag, e.Vary = header, fmt.Sprintf(`"%x"`, i), "Accept-Encoding"
+		e.Native, e.Size = Gzip, 4096
+		e.Bodies[Gzip] = make([]byte, 2300)
+		s.Put(e, time.Hour)
+		f.Finish(e, true, nil)
+	}
+	s.Wait()
+	if n := s.StoredObjects(); n < 99_000 {
+		b.Fatalf("stored %d objects", n)
+	}
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(s)
+}

@@ -355,7 +355,7 @@ func (f flushWriter) Write(p []byte) (int, error) {
 
 // addVary adds a field name to a Vary value unless present.
 func addVary(v, name string) string {
-	for _, n := range strings.Split(v, ",") {
+	for n := range strings.SplitSeq(v, ",") {
 		if strings.EqualFold(strings.TrimSpace(n), name) {
 			return v
 		}
@@ -677,7 +677,7 @@ func cleanResponseHeader(h http.Header) http.Header {
 func connectionListed(vals []string) map[string]bool {
 	var m map[string]bool
 	for _, v := range vals {
-		for _, n := range strings.Split(v, ",") {
+		for n := range strings.SplitSeq(v, ",") {
 			if n = strings.TrimSpace(n); n != "" {
 				if m == nil {
 					m = map[string]bool{}

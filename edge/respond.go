@@ -79,7 +79,12 @@ func (cs *cacheStatus) append(b []byte, prefix string) []byte {
 	return b
 }
 
-func (cs *cacheStatus) String(prefix string) string { return string(cs.append(nil, prefix)) }
+// String renders the member as a string; it is built on the stack and
+// copied once (misses and passes set it as a header field).
+func (cs *cacheStatus) String(prefix string) string {
+	var buf [160]byte
+	return string(cs.append(buf[:0], prefix))
+}
 
 // ttlSeconds rounds a remaining lifetime to whole seconds, towards
 // negative infinity (a response one millisecond past expiry is stale).
