@@ -111,12 +111,7 @@ func BenchmarkPurgePrefix100k(b *testing.B) {
 // the cache, which is what stretches GC cycles on a busy node. Run with
 // -cpu 1 for the one-core figure quoted in README.md.
 func BenchmarkGCMark100k(b *testing.B) {
-	s, err := New(Config{MaxMemory: 8 << 30})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s.Start(context.Background())
-	defer s.Stop(context.Background())
+	s := newStore(b, Config{MaxMemory: 8 << 30})
 	header := "Content-Type: text/plain\r\nCache-Control: public, max-age=3600\r\n" +
 		"Last-Modified: Sat, 21 Nov 2026 10:00:00 GMT\r\nServer: bench-origin\r\n"
 	for i := range 100_000 {
