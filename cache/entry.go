@@ -140,9 +140,10 @@ func (e *Entry) Prepared(gen uint64, enc Encoding) []byte {
 }
 
 // SetPrepared caches a copy of consumer data for an encoding under
-// generation gen (data of older generations is dropped). It is
-// copy-on-write: rare, and safe against concurrent readers.
-func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) {
+// generation gen (data of older generations is dropped) and returns the
+// stored copy. It is copy-on-write: rare, and safe against concurrent
+// readers.
+func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) []byte {
 	for {
 		old := e.prepared.Load()
 		var items [NumEncodings][]byte
@@ -172,7 +173,7 @@ func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) {
 			n.end[i] = uint32(off)
 		}
 		if e.prepared.CompareAndSwap(old, n) {
-			return
+			return n.data(n.start[enc], n.end[enc])
 		}
 	}
 }

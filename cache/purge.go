@@ -184,9 +184,6 @@ func purgeMode(soft bool) string {
 	return "hard"
 }
 
-// KeyHost returns the host part of a cache key.
-func KeyHost(k string) string { return keyHost(k) }
-
 func keyHost(k string) string {
 	h, _ := prefixHost(k)
 	return h

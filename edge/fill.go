@@ -36,7 +36,6 @@ type fillJob struct {
 	stale   *cache.Entry
 	facts   cache.RequestFacts
 	primary string
-	host    string
 	leader  cache.Encoding // the encoding the leading client prefers
 	// ranged: the client's Range (and If-Range) went to the origin (a
 	// hit-for-pass GET); only a 200 may then be stored.
@@ -120,7 +119,6 @@ func (x *exchange) fillJob(f *cache.Fill, stale *cache.Entry) *fillJob {
 	prefs := x.cl.prefsFor(x.g, x.r.Header.Get("Accept-Encoding"))
 	return &fillJob{
 		f: f, s: x.s, g: x.g, req: req, stale: stale, primary: primary, ranged: x.rangePass,
-		host:   cache.KeyHost(primary),
 		leader: prefs.best(x.g.comp.offered),
 		facts: cache.RequestFacts{
 			Method:        http.MethodGet,

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -187,11 +186,7 @@ func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []
 		b = append(b, "Accept-Ranges: bytes\r\n"...)
 	}
 	b = append(b, x.hitPrefix()...)
-	e.SetPrepared(x.g.id, enc, b)
-	if p := e.Prepared(x.g.id, enc); p != nil {
-		return p
-	}
-	return bytes.Clone(b) // a setter of another generation won the race
+	return e.SetPrepared(x.g.id, enc, b)
 }
 
 // appendValidatorFields appends the ETag and Vary fields for one encoding
