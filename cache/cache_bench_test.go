@@ -40,11 +40,11 @@ func BenchmarkLookupHit(b *testing.B) {
 	defer s.Stop(context.Background())
 	const key = "http://www.example.com/static/img/logo.png"
 	f, _ := s.Begin(key, true)
-	e := f.NewEntry()
+	e := f.NewDraft()
 	e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
 	e.Bodies[Identity] = make([]byte, 1024)
-	s.Put(e, time.Hour)
-	f.Finish(e, true, nil)
+	st, _ := s.Put(e, time.Hour)
+	f.Finish(st, true, nil)
 	s.Wait()
 	h := http.Header{}
 	req := ParseDirectives("")
@@ -64,12 +64,12 @@ func fillStore(b *testing.B, s *Store, n int) {
 	for i := range n {
 		key := fmt.Sprintf("http://bench.example/d%d/o%d", i%10, i)
 		f, _ := s.Begin(key, true)
-		e := f.NewEntry()
+		e := f.NewDraft()
 		e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
 		e.Tags = []string{"all", fmt.Sprintf("t%d", i%10)}
 		e.Bodies[Identity] = make([]byte, 64)
-		s.Put(e, time.Hour)
-		f.Finish(e, true, nil)
+		st, _ := s.Put(e, time.Hour)
+		f.Finish(st, true, nil)
 	}
 	s.Wait()
 }
@@ -117,13 +117,13 @@ func BenchmarkGCMark100k(b *testing.B) {
 	for i := range 100_000 {
 		key := fmt.Sprintf("http://bench.example/obj/4096/k%d", i)
 		f, _ := s.Begin(key, true)
-		e := f.NewEntry()
+		e := f.NewDraft()
 		e.Key, e.Status, e.Lifetime, e.ResponseTime = key, 200, time.Hour, time.Now()
 		e.Header, e.ETag, e.Vary = header, fmt.Sprintf(`"%x"`, i), "Accept-Encoding"
 		e.Native, e.Size = Gzip, 4096
 		e.Bodies[Gzip] = make([]byte, 2300)
-		s.Put(e, time.Hour)
-		f.Finish(e, true, nil)
+		st, _ := s.Put(e, time.Hour)
+		f.Finish(st, true, nil)
 	}
 	s.Wait()
 	if n := s.StoredObjects(); n < 99_000 {

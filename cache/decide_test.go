@@ -16,7 +16,7 @@ func rfcEntry(cc string, staleIfError time.Duration) *Entry {
 	case d.MaxAge != NoValue:
 		life = time.Duration(d.MaxAge) * time.Second
 	}
-	return &Entry{Status: 200, ResponseTime: rfcT0, Lifetime: life, Directives: d, StaleIfError: staleIfError, ETag: `"v"`}
+	return (&Draft{Status: 200, ResponseTime: rfcT0, Lifetime: life, Directives: d, StaleIfError: staleIfError, ETag: `"v"`}).Entry()
 }
 
 func TestDecide(t *testing.T) {

@@ -15,7 +15,7 @@
 // of the Vary fields), with a small vary marker at the primary key naming
 // the fields; Vary: * is never stored. Accept-Encoding is not part of the
 // secondary key: the node fetches with a fixed Accept-Encoding and keeps the
-// encodings of one response in one Entry (Entry.Bodies), choosing per client.
+// encodings of one response in one Entry (Entry.Body), choosing per client.
 //
 // # Fills and collapsing
 //
@@ -48,4 +48,12 @@
 // for clients that cannot take compression is kept as a separate, evictable
 // item once such a client asks for a stored object (PromoteIdentity);
 // objects nobody asks for again stay compressed only.
+//
+// Entries live in a record arena: pointer-free chunks that the garbage
+// collector marks without scanning, with ristretto and the purge index
+// holding handles rather than pointers (arena.go, handles.go). A fill
+// builds a Draft and Put copies it in; an *Entry points into its record and
+// stays readable for as long as it is held, whatever happens to the stored
+// object. Compaction (compact.go) copies live records out of chunks that
+// evictions left sparse.
 package cache

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -49,16 +50,15 @@ const (
 	hardPurged
 )
 
-// Entry is one stored response: metadata, the stored header fields and a
-// body per stored encoding. Entries are immutable once stored except for
-// the atomic fields; a revalidation stores a new Entry.
-type Entry struct {
+// Draft is a response to be stored: a fill fills it in (Fill.NewDraft) and
+// hands it to Store.Put, which copies it into a record.
+type Draft struct {
 	// Key is the primary cache key (the normalised URL); VaryKey the
 	// secondary key built from the request fields named by VaryNames.
 	Key, VaryKey string
 	// VaryNames are the fields the response varies on (lower case,
-	// Accept-Encoding excluded). An entry stored at the primary key of a
-	// varying response holds only VaryNames (a vary marker).
+	// Accept-Encoding excluded). A draft at the primary key of a varying
+	// response with only VaryNames set is a vary marker.
 	VaryNames []string
 	// Tags are the surrogate keys for purge by tag.
 	Tags []string
@@ -88,34 +88,261 @@ type Entry struct {
 	// served when the origin fails.
 	StaleIfError time.Duration
 
-	// prepared is free for the consumer to cache data derived from the
-	// entry, per encoding (edge keeps its prepared response heads there):
-	// see Prepared and SetPrepared.
-	prepared atomic.Pointer[preparedBlock]
-
-	seq uint64 // purge sequence when the fill that made it started
 	// Status is the response status code.
-	Status       int32
-	purged       atomic.Uint32
-	identityHits atomic.Int32
+	Status int32
 	// Native is the encoding the origin sent; the other stored encodings
 	// were derived from it (their ETag is sent weak).
 	Native     Encoding
 	Directives Directives
 
-	identity    atomic.Pointer[Entry] // the promoted identity item, while ristretto holds it
-	owner       *Entry                // for a promoted identity item: the entry it belongs to
-	nextVariant *Entry                // the purge index's list of entries under one key hash
-	cost        int64
+	seq uint64 // purge sequence when the fill that made it started
 }
 
-// preparedBlock is the consumer data of one config generation. It lives
-// at the start of a pointer-free []byte allocation, followed by every
-// encoding's data back to back: an entry that is served then carries one
-// more heap object with nothing in it for the garbage collector to scan
-// (a struct of slices plus a buffer per encoding cost every GC cycle about
-// as much as the rest of the entry).
+// Entry is one stored response: a record in the store's arena (or, for
+// Draft.Entry, on its own) holding the metadata, the strings and a body
+// per stored encoding. It has no pointers: its strings and bodies are read
+// through accessors at offsets from its own address, and the pointers
+// those return point into the same memory and keep it alive. An Entry is
+// immutable except for its atomic fields; a revalidation stores a new one.
+// Entries are only ever handled by pointer.
+type Entry struct {
+	recHead
+	handle       uint64        // stable name in the store (0: not stored)
+	seq          uint64        // purge sequence when the fill that made it started
+	next         uint64        // purge index: next handle with the same key hash (under index.mu)
+	prepared     atomic.Uint64 // location of the prepared block
+	identity     atomic.Uint64 // handle of the promoted identity item
+	owner        uint64        // identity item: the owner's handle
+	purged       atomic.Uint32
+	identityHits atomic.Int32
+	status       int32
+	native       Encoding
+	hasBody      uint8 // bit per encoding
+	_            [2]uint8
+	cost         int64
+	bodySize     int64
+	respTime     int64 // Unix nanoseconds
+	cia          time.Duration
+	lifetime     time.Duration
+	sie          time.Duration
+	dir          Directives
+	_            uint32
+	strs         [numStrs]span
+	bodies       [NumEncodings]span
+}
+
+// span is a part of a record: offset from the record's start and length.
+type span struct{ off, n uint32 }
+
+// The strings of a record.
+const (
+	sKey = iota
+	sVaryKey
+	sVaryNames // joined by "\n"
+	sTags      // joined by "\n"
+	sHeader
+	sETag
+	sLastModified
+	sVary
+	numStrs
+)
+
+const entryHeader = int(unsafe.Sizeof(Entry{}))
+
+func (e *Entry) str(i int) string {
+	s := e.strs[i]
+	if s.n == 0 {
+		return ""
+	}
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(e), s.off)), s.n)
+}
+
+// Key is the primary cache key (the normalised URL).
+func (e *Entry) Key() string { return e.str(sKey) }
+
+// VaryKey is the secondary key ("" for a response that does not vary).
+func (e *Entry) VaryKey() string { return e.str(sVaryKey) }
+
+// Header holds the stored response fields in wire form ("Name: value\r\n"
+// lines), without hop-by-hop fields, Age, Content-Length,
+// Content-Encoding, Vary, ETag and the surrogate-key fields.
+func (e *Entry) Header() string { return e.str(sHeader) }
+
+// ETag is the entity tag as the origin sent it.
+func (e *Entry) ETag() string { return e.str(sETag) }
+
+// LastModified is the Last-Modified value as the origin sent it.
+func (e *Entry) LastModified() string { return e.str(sLastModified) }
+
+// Vary is the Vary field value to send.
+func (e *Entry) Vary() string { return e.str(sVary) }
+
+// Varies reports whether the response varies on request fields other
+// than Accept-Encoding.
+func (e *Entry) Varies() bool { return e.strs[sVaryNames].n > 0 }
+
+// VaryNames returns the fields the response varies on (a new slice).
+func (e *Entry) VaryNames() []string { return splitList(e.str(sVaryNames)) }
+
+// Tags returns the surrogate keys (a new slice).
+func (e *Entry) Tags() []string { return splitList(e.str(sTags)) }
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+// hasTag reports whether the entry carries surrogate key t.
+func (e *Entry) hasTag(t string) bool {
+	for x := range strings.SplitSeq(e.str(sTags), "\n") {
+		if x == t && x != "" {
+			return true
+		}
+	}
+	return false
+}
+
+var emptyBody = []byte{}
+
+// Body returns the stored body of an encoding (nil: not stored; a stored
+// body may be empty).
+func (e *Entry) Body(enc Encoding) []byte {
+	if e.hasBody&(1<<enc) == 0 {
+		return nil
+	}
+	s := e.bodies[enc]
+	if s.n == 0 {
+		return emptyBody
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(e), s.off)), s.n)[:s.n:s.n]
+}
+
+// Size is the length of the identity body (known even when the identity
+// body is not stored).
+func (e *Entry) Size() int64 { return e.bodySize }
+
+// Status is the response status code.
+func (e *Entry) Status() int32 { return e.status }
+
+// Native is the encoding the origin sent; the other stored encodings were
+// derived from it.
+func (e *Entry) Native() Encoding { return e.native }
+
+// Directives are the response's cache directives.
+func (e *Entry) Directives() *Directives { return &e.dir }
+
+// ResponseTime is when the response was received.
+func (e *Entry) ResponseTime() time.Time {
+	if e.respTime == noTime {
+		return time.Time{}
+	}
+	return time.Unix(0, e.respTime)
+}
+
+const noTime = math.MinInt64
+
+// CorrectedInitialAge is the response's age when it was received (RFC 9111
+// 4.2.3).
+func (e *Entry) CorrectedInitialAge() time.Duration { return e.cia }
+
+// Lifetime is the freshness lifetime.
+func (e *Entry) Lifetime() time.Duration { return e.lifetime }
+
+// StaleIfError is the window past expiry in which the entry may be served
+// when the origin fails.
+func (e *Entry) StaleIfError() time.Duration { return e.sie }
+
+// secondaryKey builds the request's secondary key for the entry's Vary
+// fields (see SecondaryKey).
+func (e *Entry) secondaryKey(h HeaderGetter) string {
+	var b []byte
+	i := 0
+	for n := range strings.SplitSeq(e.str(sVaryNames), "\n") {
+		b = appendSecondary(b, i, n, h)
+		i++
+	}
+	return string(b)
+}
+
+// SecondaryKey is the request's secondary key for the entry's Vary fields.
+func (e *Entry) SecondaryKey(h HeaderGetter) string { return e.secondaryKey(h) }
+
+// recordSize is the size of the record a draft becomes.
+func (d *Draft) recordSize() int {
+	n := entryHeader
+	for _, s := range d.strings() {
+		n += len(s)
+	}
+	for _, b := range d.Bodies {
+		n += len(b)
+	}
+	return align8(n)
+}
+
+func (d *Draft) strings() [numStrs]string {
+	return [numStrs]string{
+		sKey: d.Key, sVaryKey: d.VaryKey, sVaryNames: strings.Join(d.VaryNames, "\n"),
+		sTags: strings.Join(d.Tags, "\n"), sHeader: d.Header, sETag: d.ETag,
+		sLastModified: d.LastModified, sVary: d.Vary,
+	}
+}
+
+// write lays the draft out as a record in buf (zeroed, recordSize bytes).
+func (d *Draft) write(buf []byte) *Entry {
+	e := (*Entry)(unsafe.Pointer(&buf[0]))
+	e.size = uint32(len(buf))
+	e.kind = kindEntry
+	e.seq = d.seq
+	e.status = d.Status
+	e.native = d.Native
+	e.bodySize = d.Size
+	e.respTime = noTime
+	if !d.ResponseTime.IsZero() {
+		e.respTime = d.ResponseTime.UnixNano()
+	}
+	e.cia, e.lifetime, e.sie = d.CorrectedInitialAge, d.Lifetime, d.StaleIfError
+	e.dir = d.Directives
+	off := entryHeader
+	for i, s := range d.strings() {
+		e.strs[i] = span{uint32(off), uint32(len(s))}
+		off += copy(buf[off:], s)
+	}
+	for i, b := range d.Bodies {
+		if b == nil {
+			continue
+		}
+		e.hasBody |= 1 << i
+		e.bodies[i] = span{uint32(off), uint32(len(b))}
+		off += copy(buf[off:], b)
+	}
+	return e
+}
+
+// Entry returns the draft as an entry of its own, outside any store (for
+// answers that are not stored, and tests).
+func (d *Draft) Entry() *Entry {
+	return d.write(newRecordBuf(d.recordSize()))
+}
+
+// newRecordBuf allocates a standalone record, 8-aligned.
+func newRecordBuf(n int) []byte {
+	words := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), n)
+}
+
+// StoreTTL is how long to keep the draft once stored (see Entry.StoreTTL).
+func (d *Draft) StoreTTL(now time.Time, keep time.Duration) time.Duration {
+	ttl := d.Lifetime - (d.CorrectedInitialAge + max(now.Sub(d.ResponseTime), 0))
+	return ttl + storeExtra(&d.Directives, d.StaleIfError, d.ETag != "" || d.LastModified != "", keep)
+}
+
+// preparedBlock is a record holding consumer data of one config
+// generation, per encoding, back to back after it.
 type preparedBlock struct {
+	recHead
+	owner      uint64 // location of the entry copy it belongs to
 	gen        uint64
 	has        uint32 // bit per encoding
 	_          uint32
@@ -124,73 +351,25 @@ type preparedBlock struct {
 
 const preparedHeader = int(unsafe.Sizeof(preparedBlock{}))
 
-// data returns the bytes after the header (n of them).
+// data returns an encoding's bytes.
 func (p *preparedBlock) data(from, to uint32) []byte {
 	base := unsafe.Add(unsafe.Pointer(p), preparedHeader)
 	return unsafe.Slice((*byte)(unsafe.Add(base, from)), to-from)[: to-from : to-from]
 }
 
-// Prepared returns the consumer data cached for an encoding under
-// generation gen (nil if none).
-func (e *Entry) Prepared(gen uint64, enc Encoding) []byte {
-	if p := e.prepared.Load(); p != nil && p.gen == gen && p.has&(1<<enc) != 0 {
-		return p.data(p.start[enc], p.end[enc])
-	}
-	return nil
-}
-
-// SetPrepared caches a copy of consumer data for an encoding under
-// generation gen (data of older generations is dropped) and returns the
-// stored copy. It is copy-on-write: rare, and safe against concurrent
-// readers.
-func (e *Entry) SetPrepared(gen uint64, enc Encoding, b []byte) []byte {
-	for {
-		old := e.prepared.Load()
-		var items [NumEncodings][]byte
-		has := uint32(1) << enc
-		if old != nil && old.gen == gen {
-			has |= old.has
-			for i := range NumEncodings {
-				if old.has&(1<<i) != 0 {
-					items[i] = old.data(old.start[i], old.end[i])
-				}
-			}
-		}
-		items[enc] = b
-		size := 0
-		for _, d := range items {
-			size += len(d)
-		}
-		// One spare byte: an empty last item must not point past the
-		// allocation.
-		buf := make([]byte, preparedHeader+size+1)
-		n := (*preparedBlock)(unsafe.Pointer(&buf[0]))
-		n.gen, n.has = gen, has
-		off := 0
-		for i, d := range items {
-			n.start[i] = uint32(off)
-			off += copy(buf[preparedHeader+off:], d)
-			n.end[i] = uint32(off)
-		}
-		if e.prepared.CompareAndSwap(old, n) {
-			return n.data(n.start[enc], n.end[enc])
-		}
-	}
-}
-
 // IsVaryMarker reports whether e only records the Vary fields of the
 // responses stored under its key.
-func (e *Entry) IsVaryMarker() bool { return e.Status == 0 && len(e.VaryNames) > 0 }
+func (e *Entry) IsVaryMarker() bool { return e.status == 0 && e.Varies() }
 
 // Age is the entry's current age (RFC 9111 4.2.3).
 func (e *Entry) Age(now time.Time) time.Duration {
-	return e.CorrectedInitialAge + max(now.Sub(e.ResponseTime), 0)
+	return e.cia + max(now.Sub(e.ResponseTime()), 0)
 }
 
 // TTL is the remaining freshness: negative once stale. A soft-purged entry
 // is stale.
 func (e *Entry) TTL(now time.Time) time.Duration {
-	ttl := e.Lifetime - e.Age(now)
+	ttl := e.lifetime - e.Age(now)
 	if e.purged.Load() == softPurged && ttl >= 0 {
 		return -1
 	}
@@ -204,13 +383,13 @@ func (e *Entry) Purged() bool { return e.purged.Load() == hardPurged }
 func (e *Entry) SoftPurged() bool { return e.purged.Load() == softPurged }
 
 // Has reports whether the entry stores the encoding.
-func (e *Entry) Has(enc Encoding) bool { return e.Bodies[enc] != nil }
+func (e *Entry) Has(enc Encoding) bool { return e.hasBody&(1<<enc) != 0 }
 
 // mustRevalidate tells whether the entry may never be served stale by a
 // shared cache (must-revalidate, proxy-revalidate, s-maxage; RFC 9111
 // 5.2.2.2, 5.2.2.8, 5.2.2.10).
 func (e *Entry) mustRevalidate() bool {
-	d := &e.Directives
+	d := &e.dir
 	return d.Flags&(DirMustRevalidate|DirProxyRevalidate) != 0 || d.SMaxAge != NoValue
 }
 
@@ -250,8 +429,8 @@ func (e *Entry) Decide(req *Directives, now time.Time) Decision {
 	dec := Decision{TTL: ttl}
 	stale := -ttl // how long past expiry (when positive)
 	mustRev := e.mustRevalidate()
-	canServeStale := !mustRev && !e.Directives.Has(DirNoCache)
-	dec.StaleOnError = canServeStale && (stale <= e.StaleIfError ||
+	canServeStale := !mustRev && !e.dir.Has(DirNoCache)
+	dec.StaleOnError = canServeStale && (stale <= e.sie ||
 		(req.SIE != NoValue && stale <= time.Duration(req.SIE)*time.Second))
 
 	// Revalidation the request asks for (5.2.1).
@@ -266,7 +445,7 @@ func (e *Entry) Decide(req *Directives, now time.Time) Decision {
 		dec.Use, dec.Forced = UseRevalidate, ttl > 0
 		return dec
 	}
-	if e.Directives.Has(DirNoCache) {
+	if e.dir.Has(DirNoCache) {
 		dec.Use = UseRevalidate
 		return dec
 	}
@@ -281,7 +460,7 @@ func (e *Entry) Decide(req *Directives, now time.Time) Decision {
 			return dec
 		}
 		// ...or the origin allows serving it while refreshing.
-		if e.Directives.SWR != NoValue && stale <= time.Duration(e.Directives.SWR)*time.Second && !e.SoftPurged() {
+		if e.dir.SWR != NoValue && stale <= time.Duration(e.dir.SWR)*time.Second && !e.SoftPurged() {
 			dec.Use, dec.Background = UseStale, true
 			return dec
 		}
@@ -293,18 +472,18 @@ func (e *Entry) Decide(req *Directives, now time.Time) Decision {
 // HeaderValue returns the first value of the named field in the stored
 // header block (name compared case-insensitively), or "".
 func (e *Entry) HeaderValue(name string) string {
-	return headerBlockGet(e.Header, name)
+	return headerBlockGet(e.Header(), name)
 }
 
 // HTTPHeader returns the stored header fields as an http.Header, with the
 // separately kept ones (ETag, Vary, Content-Type) restored.
 func (e *Entry) HTTPHeader() http.Header {
-	h := parseHeaderBlock(e.Header)
-	if e.ETag != "" {
-		h.Set("Etag", e.ETag)
+	h := parseHeaderBlock(e.Header())
+	if et := e.ETag(); et != "" {
+		h.Set("Etag", et)
 	}
-	if e.Vary != "" {
-		h.Set("Vary", e.Vary)
+	if v := e.Vary(); v != "" {
+		h.Set("Vary", v)
 	}
 	return h
 }
@@ -396,35 +575,8 @@ func indexCRLF(b string) int {
 	return len(b)
 }
 
-// pack moves the entry's strings into one allocation: the garbage
-// collector marks every heap object of every stored entry on each cycle,
-// so fewer objects per entry is less work for it (and a shorter window in
-// which it competes with requests). Called once, before the entry is
-// shared.
-func (e *Entry) pack() {
-	parts := [...]*string{&e.Key, &e.VaryKey, &e.Header, &e.ETag, &e.LastModified, &e.Vary}
-	n := 0
-	for _, p := range parts {
-		n += len(*p)
-	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, p := range parts {
-		b.WriteString(*p)
-	}
-	all := b.String()
-	for _, p := range parts {
-		l := len(*p)
-		if l == 0 {
-			*p = "" // no pointer: each one is work for every GC cycle
-			continue
-		}
-		*p, all = all[:l], all[l:]
-	}
-}
-
 // host is the key's host (for purge by host).
-func (e *Entry) host() string { return keyHost(e.Key) }
+func (e *Entry) host() string { return keyHost(e.Key()) }
 
 // InitialAge computes the corrected initial age of a response (RFC 9111
 // 4.2.3) from its Date and Age and when it was requested and received.
@@ -442,16 +594,20 @@ func (a *Analysis) InitialAge(requestTime, responseTime time.Time) time.Duration
 // revalidate, stale-if-error), plus keep when it has a validator (so it
 // can be revalidated cheaply).
 func (e *Entry) StoreTTL(now time.Time, keep time.Duration) time.Duration {
-	ttl := e.Lifetime - e.Age(now)
+	ttl := e.lifetime - e.Age(now)
+	return ttl + storeExtra(&e.dir, e.sie, e.strs[sETag].n > 0 || e.strs[sLastModified].n > 0, keep)
+}
+
+func storeExtra(d *Directives, sie time.Duration, validator bool, keep time.Duration) time.Duration {
 	var extra time.Duration
-	if !e.mustRevalidate() {
-		if e.Directives.SWR != NoValue {
-			extra = max(extra, time.Duration(e.Directives.SWR)*time.Second)
+	if d.Flags&(DirMustRevalidate|DirProxyRevalidate) == 0 && d.SMaxAge == NoValue {
+		if d.SWR != NoValue {
+			extra = max(extra, time.Duration(d.SWR)*time.Second)
 		}
-		extra = max(extra, e.StaleIfError)
+		extra = max(extra, sie)
 	}
-	if e.ETag != "" || e.LastModified != "" {
+	if validator {
 		extra = max(extra, keep)
 	}
-	return ttl + extra
+	return extra
 }

@@ -183,7 +183,7 @@ func (s *Store) Begin(key string, reuseDone bool) (f *Fill, leader bool) {
 	if old := sh.m[key]; old != nil && !s.purgedSince(old.seq, key) {
 		old.mu.Lock()
 		inFlight := !old.done
-		join := inFlight || (reuseDone && old.reusable && old.entry.purged.Load() != hardPurged)
+		join := inFlight || (reuseDone && old.reusable && !s.isHardPurged(old.entry))
 		if join {
 			old.waiters++
 		}
@@ -561,6 +561,6 @@ func (s *Store) NewPrivateFill(key string) *Fill {
 	return &Fill{Key: key, Started: s.now(), store: s, seq: s.seq.Load(), wake: make(chan struct{}), private: true}
 }
 
-// NewEntry returns an empty entry bound to the fill's purge sequence; the
+// NewDraft returns an empty draft bound to the fill's purge sequence; the
 // producer fills it in and passes it to Store.Put.
-func (f *Fill) NewEntry() *Entry { return &Entry{seq: f.seq} }
+func (f *Fill) NewDraft() *Draft { return &Draft{seq: f.seq} }

@@ -335,7 +335,7 @@ func TestInitialAge(t *testing.T) {
 }
 
 func TestEntryAgeTTL(t *testing.T) {
-	e := &Entry{ResponseTime: rfcT0, CorrectedInitialAge: 10 * time.Second, Lifetime: time.Minute, Directives: ParseDirectives("max-age=60")}
+	e := (&Draft{ResponseTime: rfcT0, CorrectedInitialAge: 10 * time.Second, Lifetime: time.Minute, Directives: ParseDirectives("max-age=60")}).Entry()
 	tests := []struct {
 		name     string
 		now      time.Time
@@ -392,8 +392,8 @@ func TestStoreTTL(t *testing.T) {
 			if d.SMaxAge != NoValue {
 				life = time.Duration(d.SMaxAge) * time.Second
 			}
-			e := &Entry{ResponseTime: rfcT0, CorrectedInitialAge: 10 * time.Second, Lifetime: life, Directives: d,
-				StaleIfError: tt.sie, ETag: tt.etag, LastModified: tt.lm}
+			e := (&Draft{ResponseTime: rfcT0, CorrectedInitialAge: 10 * time.Second, Lifetime: life, Directives: d,
+				StaleIfError: tt.sie, ETag: tt.etag, LastModified: tt.lm}).Entry()
 			if got := e.StoreTTL(now, tt.keep); got != tt.want {
 				t.Errorf("StoreTTL = %s, want %s", got, tt.want)
 			}

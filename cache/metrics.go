@@ -18,6 +18,12 @@ type metrics struct {
 	maxBytes   prometheus.GaugeFunc
 	markers    prometheus.GaugeFunc
 	inflight   prometheus.GaugeFunc
+
+	arenaBytes   prometheus.GaugeFunc
+	arenaLive    prometheus.GaugeFunc
+	arenaChunks  prometheus.GaugeFunc
+	compactMoves prometheus.Counter
+	compactBytes prometheus.Counter
 }
 
 func newMetrics(s *Store) *metrics {
@@ -79,12 +85,33 @@ func newMetrics(s *Store) *metrics {
 		Name: "edge_cache_fills_in_flight",
 		Help: "Fills registered: in flight, or just finished and not yet visible in the store.",
 	}, func() float64 { return float64(s.InFlight()) })
+	m.arenaBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "edge_cache_arena_bytes",
+		Help: "Memory of the record arena's chunks: live records, holes left by evicted ones and the head chunk's free tail.",
+	}, func() float64 { return float64(s.ar.capBytes.Load()) })
+	m.arenaLive = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "edge_cache_arena_live_bytes",
+		Help: "Bytes of live records in the arena (stored objects and prepared response heads).",
+	}, func() float64 { return float64(s.ar.liveBytes.Load()) })
+	m.arenaChunks = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "edge_cache_arena_chunks",
+		Help: "Chunks in the record arena (shared ones and those of single large objects).",
+	}, func() float64 { return float64(s.ar.chunks.Load()) })
+	m.compactMoves = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_cache_compaction_moves_total",
+		Help: "Stored objects copied out of sparse arena chunks by compaction.",
+	})
+	m.compactBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "edge_cache_compaction_bytes_total",
+		Help: "Bytes copied by arena compaction.",
+	})
 	return m
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.evictions, m.rejections, m.stores, m.fills, m.collapsed,
-		m.passes, m.promotions, m.purges, m.purged, m.bytes, m.objects, m.maxBytes, m.markers, m.inflight} {
+		m.passes, m.promotions, m.purges, m.purged, m.bytes, m.objects, m.maxBytes, m.markers, m.inflight,
+		m.arenaBytes, m.arenaLive, m.arenaChunks, m.compactMoves, m.compactBytes} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

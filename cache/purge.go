@@ -54,14 +54,18 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 	seq := s.seq.Add(1)
 	ix.markers = append(ix.markers, marker{seq: seq, req: req})
 	n := 0
-	var gone []*Entry // hard-purged: to take out of the index
-	flag := func(e *Entry) {
+	var gone []uint64 // hard-purged: to retire
+	flag := func(h uint64) {
+		e := s.resolve(h)
+		if e == nil || e.state.Load() != stLive {
+			return
+		}
 		if state == hardPurged {
 			if e.purged.Swap(hardPurged) != hardPurged {
 				if !e.IsVaryMarker() {
 					n++
 				}
-				gone = append(gone, e)
+				gone = append(gone, h)
 			}
 			return
 		}
@@ -70,12 +74,17 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 		}
 	}
 	// Collect first: flagging hard-purged entries edits the maps.
-	var victims []*Entry
-	chain := func(e *Entry, keep func(*Entry) bool) {
-		for ; e != nil; e = e.nextVariant {
-			if keep == nil || keep(e) {
-				victims = append(victims, e)
+	var victims []uint64
+	chain := func(h uint64, keep func(*Entry) bool) {
+		for h != 0 {
+			e := s.resolve(h)
+			if e == nil {
+				return
 			}
+			if keep == nil || keep(e) {
+				victims = append(victims, h)
+			}
+			h = e.next
 		}
 	}
 	dir := func(dk string, keep func(*Entry) bool) {
@@ -97,10 +106,10 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 			}
 		}
 		for _, k := range req.Keys {
-			chain(ix.byDir[dirOf(k)][keyHash(k)], func(e *Entry) bool { return e.Key == k })
+			chain(ix.byDir[dirOf(k)][keyHash(k)], func(e *Entry) bool { return e.Key() == k })
 		}
 		for _, p := range req.Prefixes {
-			hasPrefix := func(e *Entry) bool { return strings.HasPrefix(e.Key, p) }
+			hasPrefix := func(e *Entry) bool { return strings.HasPrefix(e.Key(), p) }
 			if dk, ok := prefixDir(p); ok {
 				// Every key with this prefix is in its first directory.
 				dir(dk, hasPrefix)
@@ -117,13 +126,13 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 			}
 		}
 		for _, t := range req.Tags {
-			for e := range ix.byTag[t] {
-				victims = append(victims, e)
+			for h := range ix.byTag[t] {
+				victims = append(victims, h)
 			}
 		}
 	}
-	for _, e := range victims {
-		flag(e)
+	for _, h := range victims {
+		flag(h)
 	}
 	if len(gone) <= sweepInline {
 		s.sweepLocked(gone)
@@ -151,15 +160,18 @@ func (s *Store) Purge(req PurgeRequest) PurgeResult {
 // purging 100k objects returns in milliseconds.
 const sweepInline = 1024
 
-// sweepLocked takes hard-purged entries out of the index and hands them
-// to the reclaimer, which deletes them from ristretto.
-func (s *Store) sweepLocked(gone []*Entry) {
-	for _, e := range gone {
-		s.idx.removeLocked(e)
-		select {
-		case s.reclaim <- e:
-		default: // ristretto's TTL and eviction reclaim it instead
+// sweepLocked retires hard-purged entries (out of the index, their memory
+// back) and hands their keys to the reclaimer, which deletes them from
+// ristretto.
+func (s *Store) sweepLocked(gone []uint64) {
+	for _, h := range gone {
+		e := s.resolve(h)
+		if e == nil {
+			continue
 		}
+		key := e.fullKey()
+		s.retireLocked(h)
+		s.queueReclaim(key, h)
 	}
 }
 
@@ -252,14 +264,14 @@ func prefixHost(p string) (string, bool) {
 // were a fifth of the marking.
 type index struct {
 	mu sync.Mutex
-	// byDir: first directory (see dirOf) → key hash → the entries whose
-	// key has that hash, linked by nextVariant (the Vary variants of one
-	// key; in the astronomically rare collision, other keys too, so every
-	// walk checks Key).
-	byDir map[string]map[uint64]*Entry
+	// byDir: first directory (see dirOf) → key hash → the handles of the
+	// entries whose key has that hash, linked by Entry.next (the Vary
+	// variants of one key; in the astronomically rare collision, other
+	// keys too, so every walk checks Key).
+	byDir map[string]map[uint64]uint64
 	// hostDirs: host → the directories of byDir under it.
 	hostDirs map[string]map[string]struct{}
-	byTag    map[string]map[*Entry]struct{}
+	byTag    map[string]map[uint64]struct{} // tag → handles
 	markers  []marker
 
 	objects, bytes atomic.Int64
@@ -276,14 +288,14 @@ type marker struct {
 }
 
 func (ix *index) init() {
-	ix.byDir = make(map[string]map[uint64]*Entry)
+	ix.byDir = make(map[string]map[uint64]uint64)
 	ix.hostDirs = make(map[string]map[string]struct{})
-	ix.byTag = make(map[string]map[*Entry]struct{})
+	ix.byTag = make(map[string]map[uint64]struct{})
 }
 
 // add indexes e unless a purge newer than e's fill matches it (a soft one
 // marks it stale instead). It returns false for a hard match.
-func (ix *index) add(e *Entry) bool {
+func (ix *index) add(s *Store, e *Entry) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for i := range ix.markers {
@@ -297,12 +309,14 @@ func (ix *index) add(e *Entry) bool {
 		}
 		e.purged.CompareAndSwap(notPurged, softPurged)
 	}
-	dk := dirOf(e.Key)
+	key := e.Key()
+	dk := dirOf(key)
 	chains := ix.byDir[dk]
 	if chains == nil {
-		chains = make(map[uint64]*Entry)
+		dk = strings.Clone(dk) // not a pointer into the arena: it outlives the entry
+		chains = make(map[uint64]uint64)
 		ix.byDir[dk] = chains
-		host := e.host()
+		host := strings.Clone(e.host())
 		dirs := ix.hostDirs[host]
 		if dirs == nil {
 			dirs = make(map[string]struct{})
@@ -310,37 +324,32 @@ func (ix *index) add(e *Entry) bool {
 		}
 		dirs[dk] = struct{}{}
 	}
-	h := keyHash(e.Key)
-	e.nextVariant = chains[h]
-	chains[h] = e
-	for _, t := range e.Tags {
+	h := keyHash(key)
+	e.next = chains[h]
+	chains[h] = e.handle
+	for _, t := range e.Tags() {
 		set := ix.byTag[t]
 		if set == nil {
-			set = make(map[*Entry]struct{})
-			ix.byTag[t] = set
+			set = make(map[uint64]struct{})
+			ix.byTag[strings.Clone(t)] = set
 		}
-		set[e] = struct{}{}
+		set[e.handle] = struct{}{}
 	}
 	ix.objects.Add(1)
 	ix.bytes.Add(e.cost)
 	return true
 }
 
-func (ix *index) remove(e *Entry) {
-	ix.mu.Lock()
-	ix.removeLocked(e)
-	ix.mu.Unlock()
-}
-
-func (ix *index) removeLocked(e *Entry) {
-	dk := dirOf(e.Key)
+func (ix *index) removeLocked(s *Store, e *Entry) {
+	key := e.Key()
+	dk := dirOf(key)
 	chains := ix.byDir[dk]
-	h := keyHash(e.Key)
+	h := keyHash(key)
 	head := chains[h]
 	switch {
-	case head == e:
-		if e.nextVariant != nil {
-			chains[h] = e.nextVariant
+	case head == e.handle:
+		if e.next != 0 {
+			chains[h] = e.next
 			break
 		}
 		delete(chains, h)
@@ -355,19 +364,19 @@ func (ix *index) removeLocked(e *Entry) {
 			}
 		}
 	default:
-		prev := head
-		for prev != nil && prev.nextVariant != e {
-			prev = prev.nextVariant
+		prev := s.resolve(head)
+		for prev != nil && prev.next != e.handle {
+			prev = s.resolve(prev.next)
 		}
 		if prev == nil {
-			return // not indexed (already removed by a purge)
+			return // not indexed
 		}
-		prev.nextVariant = e.nextVariant
+		prev.next = e.next
 	}
-	e.nextVariant = nil
-	for _, t := range e.Tags {
+	e.next = 0
+	for _, t := range e.Tags() {
 		if set := ix.byTag[t]; set != nil {
-			delete(set, e)
+			delete(set, e.handle)
 			if len(set) == 0 {
 				delete(ix.byTag, t)
 			}
@@ -379,16 +388,17 @@ func (ix *index) removeLocked(e *Entry) {
 
 func (m *marker) matches(e *Entry) bool {
 	r := &m.req
-	if r.All || slices.Contains(r.Hosts, e.host()) || slices.Contains(r.Keys, e.Key) {
+	key := e.Key()
+	if r.All || slices.Contains(r.Hosts, e.host()) || slices.Contains(r.Keys, key) {
 		return true
 	}
 	for _, p := range r.Prefixes {
-		if strings.HasPrefix(e.Key, p) {
+		if strings.HasPrefix(key, p) {
 			return true
 		}
 	}
 	for _, t := range r.Tags {
-		if slices.Contains(e.Tags, t) {
+		if e.hasTag(t) {
 			return true
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,7 +19,9 @@ import (
 // releases it. All methods are safe for concurrent use.
 type Store struct {
 	cfg     atomic.Pointer[Config]
-	rc      *ristretto.Cache[string, *Entry]
+	rc      *ristretto.Cache[string, uint64] // key → handle
+	ar      arena
+	hs      handles
 	logger  *slog.Logger
 	reg     prometheus.Registerer
 	met     *metrics
@@ -26,7 +29,7 @@ type Store struct {
 	seq     atomic.Uint64 // purge sequence
 	idx     index
 	flights [flightShards]flightShard
-	reclaim chan *Entry
+	reclaim chan reclaimItem
 
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -58,7 +61,7 @@ func New(cfg Config, opts ...Option) (*Store, error) {
 	s := &Store{
 		logger:  slog.New(slog.DiscardHandler),
 		now:     time.Now,
-		reclaim: make(chan *Entry, 1<<16),
+		reclaim: make(chan reclaimItem, 1<<16),
 		stop:    make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -67,6 +70,8 @@ func New(cfg Config, opts ...Option) (*Store, error) {
 	s.logger = s.logger.With("component", "cache")
 	s.cfg.Store(&cfg)
 	s.idx.init()
+	s.ar.init(cfg.MaxMemory)
+	s.hs.init()
 	for i := range s.flights {
 		s.flights[i].m = make(map[string]*Fill)
 	}
@@ -89,14 +94,14 @@ func (s *Store) Start(ctx context.Context) error {
 		return errors.New("cache: already started")
 	}
 	cfg := s.cfg.Load()
-	rc, err := ristretto.NewCache(&ristretto.Config[string, *Entry]{
+	rc, err := ristretto.NewCache(&ristretto.Config[string, uint64]{
 		// Ten counters per expected object (objects of ~4 KiB).
 		NumCounters:        max(cfg.MaxMemory/4096*10, 100_000),
 		MaxCost:            cfg.MaxMemory,
 		BufferItems:        64,
 		IgnoreInternalCost: true, // our cost already includes an overhead estimate
-		OnEvict:            func(*ristretto.Item[*Entry]) { s.met.evictions.Inc() },
-		OnReject:           func(*ristretto.Item[*Entry]) { s.met.rejections.WithLabelValues("admission").Inc() },
+		OnEvict:            func(*ristretto.Item[uint64]) { s.met.evictions.Inc() },
+		OnReject:           func(*ristretto.Item[uint64]) { s.met.rejections.WithLabelValues("admission").Inc() },
 		OnExit:             s.onExit,
 	})
 	if err != nil {
@@ -146,21 +151,49 @@ func (s *Store) Wait() {
 	s.rc.Wait()
 }
 
-// entryOverhead estimates what one stored object costs beyond its bytes:
-// the Entry, ristretto's bookkeeping and the purge index.
-const entryOverhead = 512
+// entryOverhead estimates what one stored object costs beyond its
+// record: ristretto's bookkeeping, its handle and the purge index.
+const entryOverhead = 192
+
+// passHandle is the value of a hit-for-pass key in ristretto.
+const passHandle = ^uint64(0)
+
+// resolve returns the current copy of the entry a handle names (nil if
+// it is gone).
+func (s *Store) resolve(h uint64) *Entry {
+	if h == 0 || h == passHandle {
+		return nil
+	}
+	r := s.ar.record(s.hs.loc(h))
+	if r == nil || r.kind != kindEntry {
+		return nil
+	}
+	e := (*Entry)(unsafe.Pointer(r))
+	if e.handle != h {
+		return nil
+	}
+	return e
+}
+
+// usable returns the entry a handle names if it may be served (not
+// retired, not hard-purged).
+func (s *Store) usable(h uint64) *Entry {
+	e := s.resolve(h)
+	if e == nil || e.state.Load() == stDead || e.purged.Load() == hardPurged {
+		return nil
+	}
+	return e
+}
 
 // Get returns the entry stored under the exact key, if it is usable
 // (not hard-purged).
 func (s *Store) Get(key string) (*Entry, bool) {
-	e, ok := s.rc.Get(key)
-	if !ok || e == nil {
+	h, ok := s.rc.Get(key)
+	if !ok {
 		return nil, false
 	}
-	if e.purged.Load() == hardPurged {
-		return nil, false
-	}
-	return e, true
+	e := s.usable(h)
+	return e, e != nil
 }
 
 // HeaderGetter reads request fields (http.Header and the node's own request
@@ -188,17 +221,21 @@ const (
 // the request's fields. fullKey is the key a fill for this request should
 // use (primary, plus the secondary key when the Vary fields are known).
 func (s *Store) Lookup(primary string, h HeaderGetter) (e *Entry, fullKey string, res LookupResult) {
-	e, ok := s.Get(primary)
+	hd, ok := s.rc.Get(primary)
 	if !ok {
 		return nil, primary, URIMiss
 	}
-	if e.Status == passStatus {
-		return e, primary, Pass
+	if hd == passHandle {
+		return nil, primary, Pass
+	}
+	e = s.usable(hd)
+	if e == nil {
+		return nil, primary, URIMiss
 	}
 	if !e.IsVaryMarker() {
 		return e, primary, Found
 	}
-	full := primary + "\x00" + SecondaryKey(e.VaryNames, h)
+	full := primary + "\x00" + e.secondaryKey(h)
 	if v, ok := s.Get(full); ok {
 		return v, full, Found
 	}
@@ -210,25 +247,28 @@ func (s *Store) Lookup(primary string, h HeaderGetter) (e *Entry, fullKey string
 func SecondaryKey(names []string, h HeaderGetter) string {
 	var b []byte
 	for i, n := range names {
-		if i > 0 {
-			b = append(b, 0)
-		}
-		b = append(b, n...)
-		b = append(b, '=')
-		v := h.Get(n)
-		for j := 0; j < len(v); j++ {
-			c := v[j]
-			if c == ' ' || c == '\t' {
-				continue
-			}
-			b = append(b, c)
-		}
+		b = appendSecondary(b, i, n, h)
 	}
 	return string(b)
 }
 
-// passStatus marks a hit-for-pass entry.
-const passStatus = -1
+// appendSecondary appends the i-th field of a secondary key.
+func appendSecondary(b []byte, i int, n string, h HeaderGetter) []byte {
+	if i > 0 {
+		b = append(b, 0)
+	}
+	b = append(b, n...)
+	b = append(b, '=')
+	v := h.Get(n)
+	for j := 0; j < len(v); j++ {
+		c := v[j]
+		if c == ' ' || c == '\t' {
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
 
 // MarkPass remembers for the configured hit-for-pass time that key's
 // responses cannot be stored.
@@ -237,74 +277,107 @@ func (s *Store) MarkPass(key string) {
 	if d <= 0 {
 		return
 	}
-	e := &Entry{Key: key, Status: passStatus, owner: passOwner}
-	s.rc.SetWithTTL(key, e, 64, d)
+	s.rc.SetWithTTL(key, passHandle, 64, d)
 	s.met.passes.Inc()
 }
 
-// passOwner tags entries that are not indexed (hit-for-pass markers).
-var passOwner = &Entry{}
-
-// Put stores e (built from a response fetched by a fill that began at
-// e's sequence) unless a purge issued since then matches it. It returns
-// whether the store accepted it (ristretto may still decline to admit it).
-// ttl is how long to keep it.
-func (s *Store) Put(e *Entry, ttl time.Duration) bool {
+// Put copies d into the store (d came from a fill that began at its
+// sequence) unless a purge issued since then matches it, and keeps it for
+// ttl. It returns the entry, which the caller may serve whether or not it
+// was stored, and whether the store accepted it (ristretto may still
+// decline to admit it).
+func (s *Store) Put(d *Draft, ttl time.Duration) (*Entry, bool) {
 	cfg := s.cfg.Load()
 	ttl = min(ttl, cfg.MaxTTL)
 	if ttl <= 0 {
-		return false
+		return d.Entry(), false
 	}
-	e.pack()
-	e.cost = e.computeCost()
-	if !s.idx.add(e) {
+	loc, buf, c := s.ar.alloc(d.recordSize())
+	e := d.write(buf)
+	e.self = loc
+	e.cost = int64(e.size) + entryOverhead
+	e.handle = s.hs.reserve()
+	s.hs.publish(e.handle, loc)
+	// Indexed before the chunk counts as written: compaction never moves
+	// a record that is still being set up.
+	ok := s.idx.add(s, e)
+	if !ok {
+		e.state.Store(stDead)
+		s.hs.release(e.handle)
+		s.ar.release(&e.recHead)
+	}
+	s.ar.written(c)
+	if !ok {
 		s.met.rejections.WithLabelValues("purged").Inc()
-		return false
+		return e, false
 	}
-	if !s.rc.SetWithTTL(e.fullKey(), e, e.cost, ttl) {
-		s.idx.remove(e)
+	if !s.rc.SetWithTTL(e.fullKey(), e.handle, e.cost, ttl) {
+		s.retire(e.handle)
 		s.met.rejections.WithLabelValues("buffer").Inc()
-		return false
+		return e, false
 	}
 	s.met.stores.Inc()
-	return true
+	return e, true
 }
 
 // fullKey is the key an entry is stored under.
 func (e *Entry) fullKey() string {
-	if e.VaryKey == "" {
-		return e.Key
+	if e.strs[sVaryKey].n == 0 {
+		return e.Key()
 	}
-	return e.Key + "\x00" + e.VaryKey
+	return e.Key() + "\x00" + e.VaryKey()
 }
 
-func (e *Entry) computeCost() int64 {
-	c := int64(entryOverhead + len(e.Key) + len(e.VaryKey) + len(e.Header) + len(e.ETag) + len(e.Vary))
-	for _, b := range e.Bodies {
-		c += int64(len(b))
-	}
-	for _, t := range e.Tags {
-		c += int64(len(t)) + 48
-	}
-	return c
-}
+// identityKey is the key of an entry's promoted identity item.
+func (e *Entry) identityKey() string { return e.fullKey() + "\x00identity" }
 
 // onExit runs when ristretto lets go of a value.
-func (s *Store) onExit(e *Entry) {
-	switch {
-	case e == nil || e.owner == passOwner:
-	case e.owner != nil: // a promoted identity item
-		e.owner.identity.CompareAndSwap(e, nil)
-	default:
-		s.idx.remove(e)
-		// Its promoted identity item goes with it (deleted by the
-		// reclaimer: onExit runs inside ristretto's own loop).
-		if a := e.identity.Swap(nil); a != nil {
-			select {
-			case s.reclaim <- a:
-			default: // its TTL reclaims it
-			}
-		}
+func (s *Store) onExit(h uint64) {
+	if h != passHandle && h != 0 {
+		s.retire(h)
+	}
+}
+
+// retire takes the entry a handle names out of the store: out of the
+// index, its handle freed, its bytes given back to the arena (readers
+// holding it keep reading it).
+func (s *Store) retire(h uint64) {
+	s.idx.mu.Lock()
+	s.retireLocked(h)
+	s.idx.mu.Unlock()
+}
+
+// retireLocked is retire under idx.mu (which compaction holds too, so the
+// copy found is the current one).
+func (s *Store) retireLocked(h uint64) {
+	e := s.resolve(h)
+	if e == nil || !e.state.CompareAndSwap(stLive, stDead) {
+		return
+	}
+	if e.owner == 0 {
+		s.idx.removeLocked(s, e)
+	} else if o := s.resolve(e.owner); o != nil {
+		o.identity.CompareAndSwap(h, 0)
+	}
+	// Its promoted identity item goes with it (deleted from ristretto by
+	// the reclaimer: this may run inside ristretto's own loop).
+	if a := e.identity.Swap(0); a != 0 {
+		s.queueReclaim(e.identityKey(), a)
+	}
+	s.dropPrepared(e)
+	s.hs.release(h)
+	s.ar.release(&e.recHead)
+}
+
+type reclaimItem struct {
+	key string
+	h   uint64
+}
+
+func (s *Store) queueReclaim(key string, h uint64) {
+	select {
+	case s.reclaim <- reclaimItem{key, h}:
+	default: // ristretto's TTL and eviction reclaim it instead
 	}
 }
 
@@ -312,11 +385,11 @@ func (s *Store) onExit(e *Entry) {
 // earlier identity hits. The second result is false when the caller must
 // decode it from another encoding.
 func (s *Store) IdentityBody(e *Entry) ([]byte, bool) {
-	if b := e.Bodies[Identity]; b != nil {
+	if b := e.Body(Identity); b != nil {
 		return b, true
 	}
-	if a := e.identity.Load(); a != nil {
-		return a.Bodies[Identity], true
+	if a := s.resolve(e.identity.Load()); a != nil && a.owner == e.handle && a.state.Load() != stDead {
+		return a.Body(Identity), true
 	}
 	return nil, false
 }
@@ -327,26 +400,57 @@ func (s *Store) IdentityBody(e *Entry) ([]byte, bool) {
 // asked for a stored object, so more such clients are likely. (Objects
 // fetched once and never asked for again stay compressed only.)
 func (s *Store) NoteIdentityHit(e *Entry) bool {
-	return e.identityHits.Add(1) == 1
+	return e.handle != 0 && e.identityHits.Add(1) == 1
 }
 
 // PromoteIdentity stores a decoded identity body next to e, so later
 // identity hits on e cost no decoding. It lives and is evicted on its own.
 func (s *Store) PromoteIdentity(e *Entry, body []byte) {
-	a := &Entry{Key: e.Key, owner: e}
-	a.Bodies[Identity] = body
-	ttl := e.Lifetime - e.Age(s.now()) + e.StaleIfError
+	if e.handle == 0 {
+		return
+	}
+	d := Draft{Key: e.Key(), VaryKey: e.VaryKey(), Size: int64(len(body))}
+	d.Bodies[Identity] = body
+	loc, buf, c := s.ar.alloc(d.recordSize())
+	a := d.write(buf)
+	a.self = loc
+	a.owner = e.handle
+	a.cost = int64(a.size) + entryOverhead
+	a.handle = s.hs.reserve()
+	s.hs.publish(a.handle, loc)
+	s.ar.written(c)
+	ttl := e.lifetime - e.Age(s.now()) + e.sie
 	if ttl <= 0 {
 		ttl = time.Minute
 	}
-	// The entry links the item while ristretto holds it: onExit unlinks it
-	// when it is evicted or refused, so its memory is always accounted for.
-	e.identity.Store(a)
-	if s.rc.SetWithTTL(e.fullKey()+"\x00identity", a, int64(len(body))+entryOverhead, min(ttl, s.cfg.Load().MaxTTL)) {
+	// The owner links the item while ristretto holds it: retiring the item
+	// unlinks it, so its memory is always accounted for. Linked under the
+	// index lock, which compaction holds while it moves the owner.
+	s.idx.mu.Lock()
+	o := s.resolve(e.handle)
+	linked := o != nil && o.state.Load() == stLive && o.identity.CompareAndSwap(0, a.handle)
+	s.idx.mu.Unlock()
+	if !linked {
+		a.state.Store(stDead)
+		s.hs.release(a.handle)
+		s.ar.release(&a.recHead)
+		return
+	}
+	if s.rc.SetWithTTL(e.identityKey(), a.handle, a.cost, min(ttl, s.cfg.Load().MaxTTL)) {
 		s.met.promotions.Inc()
 	} else {
-		e.identity.CompareAndSwap(a, nil)
+		s.retire(a.handle)
 	}
+}
+
+// isHardPurged reports whether e, or the current copy of it, was removed
+// by a hard purge.
+func (s *Store) isHardPurged(e *Entry) bool {
+	if e.purged.Load() == hardPurged {
+		return true
+	}
+	c := s.resolve(e.handle)
+	return c != nil && c.purged.Load() == hardPurged
 }
 
 // janitor prunes purge markers and completed fills.
@@ -370,6 +474,7 @@ func (s *Store) janitor() {
 			}
 		}
 		s.idx.pruneMarkers(minSeq, any)
+		s.compact(compactBudget)
 	}
 }
 
@@ -382,13 +487,9 @@ func (s *Store) reclaimer() {
 		select {
 		case <-s.stop:
 			return
-		case e := <-s.reclaim:
-			k := e.fullKey()
-			if e.owner != nil {
-				k = e.owner.fullKey() + "\x00identity"
-			}
-			if cur, ok := s.rc.Get(k); ok && cur == e {
-				s.rc.Del(k)
+		case it := <-s.reclaim:
+			if cur, ok := s.rc.Get(it.key); ok && cur == it.h {
+				s.rc.Del(it.key)
 			}
 		}
 	}

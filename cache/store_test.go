@@ -46,13 +46,13 @@ func finishFill(t testing.TB, s *Store, f *Fill, key, body string, tags ...strin
 	if err := f.Write(context.Background(), []byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	e := f.NewEntry()
-	e.Key, e.Tags, e.Status = key, tags, 200
-	e.Bodies[Identity] = append([]byte(nil), f.Body()...)
-	e.Size = int64(len(body))
-	e.ResponseTime = time.Now()
-	e.Lifetime = time.Hour
-	stored := s.Put(e, time.Hour)
+	d := f.NewDraft()
+	d.Key, d.Tags, d.Status = key, tags, 200
+	d.Bodies[Identity] = append([]byte(nil), f.Body()...)
+	d.Size = int64(len(body))
+	d.ResponseTime = time.Now()
+	d.Lifetime = time.Hour
+	e, stored := s.Put(d, time.Hour)
 	f.Finish(e, stored && !e.Purged(), nil)
 	return e
 }
@@ -67,7 +67,7 @@ func TestPutGet(t *testing.T) {
 	s := newStore(t, Config{})
 	fillEntry(t, s, "http://a.example/x", "hello")
 	e, ok := get(s, "http://a.example/x")
-	if !ok || string(e.Bodies[Identity]) != "hello" {
+	if !ok || string(e.Body(Identity)) != "hello" {
 		t.Fatalf("got %v %v", e, ok)
 	}
 	if s.StoredObjects() != 1 || s.StoredBytes() <= 5 {
@@ -182,7 +182,7 @@ func TestPurgeBeatsFillInFlight(t *testing.T) {
 			}
 			finishFill(t, s, f2, key, "new content")
 			got, ok = get(s, key)
-			if !ok || string(got.Bodies[Identity]) != "new content" || got.SoftPurged() {
+			if !ok || string(got.Body(Identity)) != "new content" || got.SoftPurged() {
 				t.Fatalf("fill after the purge: present=%v", ok)
 			}
 			// Markers go once no fill predates them.
@@ -215,20 +215,20 @@ func TestLookupVary(t *testing.T) {
 		h := http.Header{"X-Variant": {v}}
 		full := primary + "\x00" + SecondaryKey(names, h)
 		f, _ := s.Begin(full, true)
-		e := f.NewEntry()
+		e := f.NewDraft()
 		e.Key, e.VaryKey, e.VaryNames, e.Status = primary, SecondaryKey(names, h), names, 200
 		e.Bodies[Identity] = []byte(v)
 		e.Lifetime, e.ResponseTime = time.Hour, time.Now()
-		s.Put(e, time.Hour)
-		marker := f.NewEntry()
+		st, _ := s.Put(e, time.Hour)
+		marker := f.NewDraft()
 		marker.Key, marker.VaryNames = primary, names
 		s.Put(marker, time.Hour)
-		f.Finish(e, true, nil)
+		f.Finish(st, true, nil)
 	}
 	s.Wait()
 	for _, v := range []string{"one", "two"} {
 		e, _, res := s.Lookup(primary, http.Header{"X-Variant": {v}})
-		if res != Found || string(e.Bodies[Identity]) != v {
+		if res != Found || string(e.Body(Identity)) != v {
 			t.Errorf("variant %s: result %v", v, res)
 		}
 	}

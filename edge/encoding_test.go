@@ -87,11 +87,11 @@ func TestParseAcceptEncoding(t *testing.T) {
 
 // entryWith returns an entry storing the given encodings.
 func entryWith(encs ...cache.Encoding) *cache.Entry {
-	e := &cache.Entry{}
+	d := &cache.Draft{}
 	for _, enc := range encs {
-		e.Bodies[enc] = []byte{}
+		d.Bodies[enc] = []byte{}
 	}
-	return e
+	return d.Entry()
 }
 
 func TestAcceptPrefsChoose(t *testing.T) {
@@ -203,9 +203,10 @@ func FuzzParseAcceptEncoding(f *testing.F) {
 // A client that lists only weighted encodings prefers each of them to
 // identity, which it did not name: it must get a stored encoding.
 func TestUnlistedIdentityRanksLast(t *testing.T) {
-	e := &cache.Entry{}
-	e.Bodies[cache.Gzip] = []byte{1}
-	e.Bodies[cache.Brotli] = []byte{2}
+	d := &cache.Draft{}
+	d.Bodies[cache.Gzip] = []byte{1}
+	d.Bodies[cache.Brotli] = []byte{2}
+	e := d.Entry()
 	for in, want := range map[string]cache.Encoding{
 		"br;q=0.9, gzip;q=0.8":       cache.Brotli,
 		"gzip;q=0.1":                 cache.Gzip,

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -97,10 +96,11 @@ func (x *exchange) serveFinished(f *cache.Fill) bool {
 	if !done || err != nil || e == nil {
 		return false
 	}
-	if len(e.VaryNames) > 0 && cache.SecondaryKey(e.VaryNames, &x.r.Header) != e.VaryKey {
-		full := strings.Clone(x.key) + "\x00" + cache.SecondaryKey(e.VaryNames, &x.r.Header)
-		x.fetch(full, nil, fwdVaryMiss)
-		return true
+	if e.Varies() {
+		if sk := e.SecondaryKey(&x.r.Header); sk != e.VaryKey() {
+			x.fetch(strings.Clone(x.key)+"\x00"+sk, nil, fwdVaryMiss)
+			return true
+		}
 	}
 	d := e.Decide(&x.rcc, x.h.now())
 	if d.Use == cache.UseRevalidate {
@@ -402,8 +402,8 @@ func (h *handler) runFill(j *fillJob) {
 	respTime := h.now()
 
 	if resp.StatusCode == http.StatusNotModified && j.stale != nil {
-		if e, ok := h.freshen(j, resp, reqTime, respTime); ok {
-			stored := h.store.Put(e, e.StoreTTL(respTime, *j.s.cfg.Keep))
+		if d, ok := h.freshen(j, resp, reqTime, respTime); ok {
+			e, stored := h.store.Put(d, d.StoreTTL(respTime, *j.s.cfg.Keep))
 			f.Finish(e, stored && !e.Purged(), nil)
 			return
 		}
@@ -509,42 +509,23 @@ func (h *handler) runFill(j *fillJob) {
 		f.Finish(nil, false, nil)
 		return
 	}
-	e, err := h.buildEntry(j, head, hdr, f.Body(), native)
+	d, err := h.buildEntry(j, head, hdr, f.Body(), native)
 	if err != nil {
 		h.logger.Warn("response not stored", "key", j.primary, "err", err)
 		f.Finish(nil, false, nil)
 		return
 	}
-	if !aliases(e, f.Body()) {
-		f.Recyclable()
-	}
-	ttl := e.StoreTTL(respTime, *j.s.cfg.Keep)
-	stored := h.store.Put(e, ttl)
-	if stored && len(e.VaryNames) > 0 {
-		marker := f.NewEntry()
-		marker.Key, marker.VaryNames = e.Key, e.VaryNames
+	ttl := d.StoreTTL(respTime, *j.s.cfg.Keep)
+	e, stored := h.store.Put(d, ttl)
+	// Put copied the bodies into the store: the fill's buffer may be
+	// reused once its readers are done.
+	f.Recyclable()
+	if stored && len(d.VaryNames) > 0 {
+		marker := f.NewDraft()
+		marker.Key, marker.VaryNames = d.Key, d.VaryNames
 		h.store.Put(marker, ttl)
 	}
 	f.Finish(e, stored && !e.Purged(), nil)
-}
-
-// aliases reports whether any stored body of e points into buf.
-func aliases(e *cache.Entry, buf []byte) bool {
-	if cap(buf) == 0 {
-		return false
-	}
-	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf[:1])))
-	hi := lo + uintptr(cap(buf))
-	for _, b := range e.Bodies {
-		if cap(b) == 0 {
-			continue
-		}
-		p := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1])))
-		if p >= lo && p < hi {
-			return true
-		}
-	}
-	return false
 }
 
 // passable reports whether an uncacheable reason says the URL answers
@@ -559,18 +540,17 @@ func passable(reason string) bool {
 
 // buildEntry turns a complete response into a stored entry, building the
 // compressed encodings once.
-func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, body []byte, native cache.Encoding) (*cache.Entry, error) {
+func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, body []byte, native cache.Encoding) (*cache.Draft, error) {
 	a := &head.Analysis
-	e := j.f.NewEntry()
+	e := j.f.NewDraft()
 	e.Key, e.VaryNames, e.Tags = j.primary, a.VaryNames, a.Tags
 	if len(a.VaryNames) > 0 {
 		e.VaryKey = head.VaryKey
 	}
 	e.Status = int32(head.Status)
 	e.Header = cache.HeaderBlock(hdr)
-	// Cloned: a substring would keep the whole parsed origin header alive.
-	e.ETag = strings.Clone(hdr.Get("Etag"))
-	e.LastModified = strings.Clone(hdr.Get("Last-Modified"))
+	e.ETag = hdr.Get("Etag")
+	e.LastModified = hdr.Get("Last-Modified")
 	e.Native = native
 	e.ResponseTime = head.ResponseTime
 	e.CorrectedInitialAge = a.InitialAge(head.RequestTime, head.ResponseTime)
@@ -590,7 +570,7 @@ func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, 
 			return nil, err
 		}
 		e.Size = int64(len(id))
-		e.Bodies[native] = exact(body)
+		e.Bodies[native] = body
 		vary = addVary(vary, "Accept-Encoding")
 	case head.WillEncode:
 		t0 := time.Now()
@@ -607,7 +587,7 @@ func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, 
 		}
 	default:
 		e.Size = int64(len(body))
-		e.Bodies[cache.Identity] = exact(body)
+		e.Bodies[cache.Identity] = body
 	}
 	e.Vary = vary
 	return e, nil
@@ -616,10 +596,10 @@ func (h *handler) buildEntry(j *fillJob, head *cache.FillHead, hdr http.Header, 
 // freshen applies a 304 to the stale entry (RFC 9111 4.3.4): the stored
 // fields are replaced by those the 304 carries, the body is kept. It
 // returns false when the 304's validator does not match what is stored.
-func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime time.Time) (*cache.Entry, bool) {
+func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime time.Time) (*cache.Draft, bool) {
 	old := j.stale
-	if et := resp.Header.Get("Etag"); et != "" && old.ETag != "" &&
-		strings.TrimPrefix(et, "W/") != strings.TrimPrefix(old.ETag, "W/") {
+	if et := resp.Header.Get("Etag"); et != "" && old.ETag() != "" &&
+		strings.TrimPrefix(et, "W/") != strings.TrimPrefix(old.ETag(), "W/") {
 		return nil, false
 	}
 	merged := old.HTTPHeader()
@@ -630,15 +610,18 @@ func (h *handler) freshen(j *fillJob, resp *http.Response, reqTime, respTime tim
 		}
 		merged[k] = vs
 	}
-	a := cache.Analyze(j.facts, int(old.Status), merged, &j.s.policy, respTime)
-	e := j.f.NewEntry()
-	e.Key, e.VaryKey, e.VaryNames, e.Tags = old.Key, old.VaryKey, old.VaryNames, a.Tags
-	e.Status = old.Status
+	a := cache.Analyze(j.facts, int(old.Status()), merged, &j.s.policy, respTime)
+	e := j.f.NewDraft()
+	e.Key, e.VaryKey, e.VaryNames, e.Tags = old.Key(), old.VaryKey(), old.VaryNames(), a.Tags
+	e.Status = old.Status()
 	e.Header = cache.HeaderBlock(merged)
-	e.ETag = strings.Clone(merged.Get("Etag"))
-	e.LastModified = strings.Clone(merged.Get("Last-Modified"))
-	e.Vary = old.Vary
-	e.Native, e.Bodies, e.Size = old.Native, old.Bodies, old.Size
+	e.ETag = merged.Get("Etag")
+	e.LastModified = merged.Get("Last-Modified")
+	e.Vary = old.Vary()
+	e.Native, e.Size = old.Native(), old.Size()
+	for enc := range cache.NumEncodings {
+		e.Bodies[enc] = old.Body(enc)
+	}
 	e.ResponseTime = respTime
 	e.CorrectedInitialAge = a.InitialAge(reqTime, respTime)
 	e.Lifetime = a.Lifetime
@@ -752,11 +735,11 @@ func (x *exchange) originRequest(method string, body io.Reader, forFill bool, st
 			hdr["Accept-Encoding"] = []string{"identity"}
 		}
 		if stale != nil {
-			if stale.ETag != "" {
-				hdr["If-None-Match"] = []string{stale.ETag}
+			if stale.ETag() != "" {
+				hdr["If-None-Match"] = []string{stale.ETag()}
 			}
-			if stale.LastModified != "" {
-				hdr["If-Modified-Since"] = []string{stale.LastModified}
+			if stale.LastModified() != "" {
+				hdr["If-Modified-Since"] = []string{stale.LastModified()}
 			}
 		}
 	}

@@ -103,10 +103,10 @@ func digits(s string) bool {
 // is the encoding the origin sent), or an HTTP-date equal to Last-Modified.
 func ifRangeHolds(e *cache.Entry, v string) bool {
 	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
-		return e.Native == cache.Identity && etagMatchStrong(v, e.ETag)
+		return e.Native() == cache.Identity && etagMatchStrong(v, e.ETag())
 	}
 	t, err := http.ParseTime(v)
-	lm, err2 := http.ParseTime(e.LastModified)
+	lm, err2 := http.ParseTime(e.LastModified())
 	return err == nil && err2 == nil && t.Equal(lm)
 }
 
@@ -116,7 +116,7 @@ func (x *exchange) serveRange(e *cache.Entry, spec string, result int, cs cacheS
 	if ir := x.r.Header.Get("If-Range"); ir != "" && !ifRangeHolds(e, ir) {
 		return false
 	}
-	body, ok := e.Bodies[cache.Identity], true
+	body, ok := e.Body(cache.Identity), true
 	if body == nil {
 		if body, ok = x.identity(e); !ok {
 			return false
@@ -130,7 +130,7 @@ func (x *exchange) serveRange(e *cache.Entry, spec string, result int, cs cacheS
 	age := strconv.FormatInt(int64(e.Age(x.h.now())/time.Second), 10)
 	common := func(b []byte, status int) []byte {
 		b = h1.AppendStatusLine(b, status)
-		b = append(b, e.Header...)
+		b = append(b, e.Header()...)
 		// RFC 9110 15.3.7: the fields a 200 would carry. The ranges are
 		// of the identity representation.
 		b = appendValidatorFields(b, e, cache.Identity)

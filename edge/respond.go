@@ -102,15 +102,15 @@ func (x *exchange) serveEntry(e *cache.Entry, result int, cs cacheStatus) {
 	r := x.r
 	prefs := x.cl.prefsFor(x.g, r.Header.Get("Accept-Encoding"))
 	enc := prefs.choose(e)
-	if e.Status == http.StatusOK {
+	if e.Status() == http.StatusOK {
 		// RFC 9110 13.2.2: If-None-Match, when present, decides alone.
 		if inm := r.Header.Get("If-None-Match"); inm != "" {
-			if e.ETag != "" && etagMatchWeak(inm, e.ETag) {
+			if e.ETag() != "" && etagMatchWeak(inm, e.ETag()) {
 				x.notModified(e, enc, result, cs)
 				return
 			}
-		} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && e.LastModified != "" {
-			if notModifiedSince(e.LastModified, ims) {
+		} else if ims := r.Header.Get("If-Modified-Since"); ims != "" && e.LastModified() != "" {
+			if notModifiedSince(e.LastModified(), ims) {
 				x.notModified(e, enc, result, cs)
 				return
 			}
@@ -121,8 +121,8 @@ func (x *exchange) serveEntry(e *cache.Entry, result int, cs cacheStatus) {
 			}
 		}
 	}
-	body := e.Bodies[enc]
-	if body == nil && enc == cache.Identity && e.Status != http.StatusNoContent {
+	body := e.Body(enc)
+	if body == nil && enc == cache.Identity && e.Status() != http.StatusNoContent {
 		var ok bool
 		if body, ok = x.identity(e); !ok {
 			x.plainError(502, "stored response could not be decoded", "decode-error")
@@ -142,8 +142,8 @@ func (x *exchange) serveEntry(e *cache.Entry, result int, cs cacheStatus) {
 	b = append(b, "\r\nAge: "...)
 	b = strconv.AppendInt(b, int64(e.Age(x.h.now())/time.Second), 10)
 	b = append(b, "\r\n"...)
-	x.w.WriteRaw(int(e.Status), b, body)
-	x.done(result, int(e.Status), enc)
+	x.w.WriteRaw(int(e.Status()), b, body)
+	x.done(result, int(e.Status()), enc)
 }
 
 // done records metrics for an answered request.
@@ -164,46 +164,46 @@ func (x *exchange) hitPrefix() string { return "Cache-Status: " + x.g.csPrefix +
 // Content-Encoding, Content-Length and the start of Cache-Status. It is
 // built once per entry, encoding and config generation.
 func (x *exchange) preparedHead(e *cache.Entry, enc cache.Encoding, size int) []byte {
-	if p := e.Prepared(x.g.id, enc); p != nil {
+	if p := x.h.store.Prepared(e, x.g.id, enc); p != nil {
 		return p
 	}
 	// Built on the stack when it fits: SetPrepared keeps its own copy.
 	var stack [1024]byte
-	b := h1.AppendStatusLine(stack[:0], int(e.Status))
-	b = append(b, e.Header...)
+	b := h1.AppendStatusLine(stack[:0], int(e.Status()))
+	b = append(b, e.Header()...)
 	b = appendValidatorFields(b, e, enc)
 	if enc != cache.Identity {
 		b = append(b, "Content-Encoding: "...)
 		b = append(b, enc.String()...)
 		b = append(b, "\r\n"...)
 	}
-	if e.Status != http.StatusNoContent {
+	if e.Status() != http.StatusNoContent {
 		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, int64(size), 10)
 		b = append(b, "\r\n"...)
 	}
-	if e.Status == http.StatusOK {
+	if e.Status() == http.StatusOK {
 		b = append(b, "Accept-Ranges: bytes\r\n"...)
 	}
 	b = append(b, x.hitPrefix()...)
-	return e.SetPrepared(x.g.id, enc, b)
+	return x.h.store.SetPrepared(e, x.g.id, enc, b)
 }
 
 // appendValidatorFields appends the ETag and Vary fields for one encoding
 // of an entry. The ETag of an encoding the cache derived from the origin's
 // is weak: it is a different representation (RFC 9110 8.8.3).
 func appendValidatorFields(b []byte, e *cache.Entry, enc cache.Encoding) []byte {
-	if e.ETag != "" {
+	if e.ETag() != "" {
 		b = append(b, "ETag: "...)
-		if enc != e.Native && !strings.HasPrefix(e.ETag, "W/") {
+		if enc != e.Native() && !strings.HasPrefix(e.ETag(), "W/") {
 			b = append(b, "W/"...)
 		}
-		b = append(b, e.ETag...)
+		b = append(b, e.ETag()...)
 		b = append(b, "\r\n"...)
 	}
-	if e.Vary != "" {
+	if e.Vary() != "" {
 		b = append(b, "Vary: "...)
-		b = append(b, e.Vary...)
+		b = append(b, e.Vary()...)
 		b = append(b, "\r\n"...)
 	}
 	return b
@@ -227,9 +227,9 @@ func (x *exchange) identity(e *cache.Entry) ([]byte, bool) {
 	if src == cache.Identity {
 		return nil, false
 	}
-	out, err := decode(src, e.Bodies[src], e.Size)
+	out, err := decode(src, e.Body(src), e.Size())
 	if err != nil {
-		x.h.logger.Warn("stored body does not decode", "key", e.Key, "encoding", src.String(), "err", err)
+		x.h.logger.Warn("stored body does not decode", "key", e.Key(), "encoding", src.String(), "err", err)
 		return nil, false
 	}
 	x.h.met.decoded.Inc()
