@@ -204,7 +204,7 @@ func (a *arena) chunkOf(loc uint64) (*chunk, int) {
 	return c, off
 }
 
-// head returns the record at a location (nil if its chunk is gone).
+// record returns the record at a location (nil if its chunk is gone).
 func (a *arena) record(loc uint64) *recHead {
 	c, off := a.chunkOf(loc)
 	if c == nil {

@@ -254,9 +254,9 @@ func (e *Entry) Lifetime() time.Duration { return e.lifetime }
 // when the origin fails.
 func (e *Entry) StaleIfError() time.Duration { return e.sie }
 
-// secondaryKey builds the request's secondary key for the entry's Vary
-// fields (see SecondaryKey).
-func (e *Entry) secondaryKey(h HeaderGetter) string {
+// SecondaryKey is the request's secondary key for the entry's Vary fields
+// (see the function SecondaryKey).
+func (e *Entry) SecondaryKey(h HeaderGetter) string {
 	var b []byte
 	i := 0
 	for n := range strings.SplitSeq(e.str(sVaryNames), "\n") {
@@ -266,31 +266,27 @@ func (e *Entry) secondaryKey(h HeaderGetter) string {
 	return string(b)
 }
 
-// SecondaryKey is the request's secondary key for the entry's Vary fields.
-func (e *Entry) SecondaryKey(h HeaderGetter) string { return e.secondaryKey(h) }
-
-// recordSize is the size of the record a draft becomes.
-func (d *Draft) recordSize() int {
-	n := entryHeader
-	for _, s := range d.strings() {
-		n += len(s)
-	}
-	for _, b := range d.Bodies {
-		n += len(b)
-	}
-	return align8(n)
-}
-
-func (d *Draft) strings() [numStrs]string {
-	return [numStrs]string{
+// layout returns the strings of the record a draft becomes and the
+// record's size.
+func (d *Draft) layout() (strs [numStrs]string, size int) {
+	strs = [numStrs]string{
 		sKey: d.Key, sVaryKey: d.VaryKey, sVaryNames: strings.Join(d.VaryNames, "\n"),
 		sTags: strings.Join(d.Tags, "\n"), sHeader: d.Header, sETag: d.ETag,
 		sLastModified: d.LastModified, sVary: d.Vary,
 	}
+	size = entryHeader
+	for _, s := range strs {
+		size += len(s)
+	}
+	for _, b := range d.Bodies {
+		size += len(b)
+	}
+	return strs, align8(size)
 }
 
-// write lays the draft out as a record in buf (zeroed, recordSize bytes).
-func (d *Draft) write(buf []byte) *Entry {
+// write lays the draft out as a record in buf (zeroed, of the size layout
+// returned with strs).
+func (d *Draft) write(buf []byte, strs *[numStrs]string) *Entry {
 	e := (*Entry)(unsafe.Pointer(&buf[0]))
 	e.size = uint32(len(buf))
 	e.kind = kindEntry
@@ -305,7 +301,7 @@ func (d *Draft) write(buf []byte) *Entry {
 	e.cia, e.lifetime, e.sie = d.CorrectedInitialAge, d.Lifetime, d.StaleIfError
 	e.dir = d.Directives
 	off := entryHeader
-	for i, s := range d.strings() {
+	for i, s := range strs {
 		e.strs[i] = span{uint32(off), uint32(len(s))}
 		off += copy(buf[off:], s)
 	}
@@ -323,7 +319,8 @@ func (d *Draft) write(buf []byte) *Entry {
 // Entry returns the draft as an entry of its own, outside any store (for
 // answers that are not stored, and tests).
 func (d *Draft) Entry() *Entry {
-	return d.write(newRecordBuf(d.recordSize()))
+	strs, size := d.layout()
+	return d.write(newRecordBuf(size), &strs)
 }
 
 // newRecordBuf allocates a standalone record, 8-aligned.

@@ -258,10 +258,9 @@ func prefixHost(p string) (string, bool) {
 
 // index maps hosts, keys and tags to stored entries, for purges.
 //
-// Its per-entry maps hold one pointer per entry, keyed by a hash of the
-// key rather than by the key string: every pointer into the cache is work
-// for each garbage collection, and with 100k objects the index's pointers
-// were a fifth of the marking.
+// Its per-entry maps hold one handle per entry, keyed by a hash of the
+// key rather than by the key string: nothing in them points into the
+// arena, so the garbage collector has nothing per entry to follow.
 type index struct {
 	mu sync.Mutex
 	// byDir: first directory (see dirOf) → key hash → the handles of the

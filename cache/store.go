@@ -235,7 +235,7 @@ func (s *Store) Lookup(primary string, h HeaderGetter) (e *Entry, fullKey string
 	if !e.IsVaryMarker() {
 		return e, primary, Found
 	}
-	full := primary + "\x00" + e.secondaryKey(h)
+	full := primary + "\x00" + e.SecondaryKey(h)
 	if v, ok := s.Get(full); ok {
 		return v, full, Found
 	}
@@ -292,19 +292,12 @@ func (s *Store) Put(d *Draft, ttl time.Duration) (*Entry, bool) {
 	if ttl <= 0 {
 		return d.Entry(), false
 	}
-	loc, buf, c := s.ar.alloc(d.recordSize())
-	e := d.write(buf)
-	e.self = loc
-	e.cost = int64(e.size) + entryOverhead
-	e.handle = s.hs.reserve()
-	s.hs.publish(e.handle, loc)
+	e, c := s.newRecord(d, 0)
 	// Indexed before the chunk counts as written: compaction never moves
 	// a record that is still being set up.
 	ok := s.idx.add(s, e)
 	if !ok {
-		e.state.Store(stDead)
-		s.hs.release(e.handle)
-		s.ar.release(&e.recHead)
+		s.discard(e)
 	}
 	s.ar.written(c)
 	if !ok {
@@ -318,6 +311,27 @@ func (s *Store) Put(d *Draft, ttl time.Duration) (*Entry, bool) {
 	}
 	s.met.stores.Inc()
 	return e, true
+}
+
+// newRecord copies d into the arena under a new handle (owner: the
+// entry a promoted identity item belongs to, or 0). The caller calls
+// s.ar.written(c) once the record is set up.
+func (s *Store) newRecord(d *Draft, owner uint64) (*Entry, *chunk) {
+	strs, size := d.layout()
+	loc, buf, c := s.ar.alloc(size)
+	e := d.write(buf, &strs)
+	e.self, e.owner = loc, owner
+	e.cost = int64(e.size) + entryOverhead
+	e.handle = s.hs.reserve()
+	s.hs.publish(e.handle, loc)
+	return e, c
+}
+
+// discard gives back a new record that ristretto never got.
+func (s *Store) discard(e *Entry) {
+	e.state.Store(stDead)
+	s.hs.release(e.handle)
+	s.ar.release(&e.recHead)
 }
 
 // fullKey is the key an entry is stored under.
@@ -411,13 +425,7 @@ func (s *Store) PromoteIdentity(e *Entry, body []byte) {
 	}
 	d := Draft{Key: e.Key(), VaryKey: e.VaryKey(), Size: int64(len(body))}
 	d.Bodies[Identity] = body
-	loc, buf, c := s.ar.alloc(d.recordSize())
-	a := d.write(buf)
-	a.self = loc
-	a.owner = e.handle
-	a.cost = int64(a.size) + entryOverhead
-	a.handle = s.hs.reserve()
-	s.hs.publish(a.handle, loc)
+	a, c := s.newRecord(&d, e.handle)
 	s.ar.written(c)
 	ttl := e.lifetime - e.Age(s.now()) + e.sie
 	if ttl <= 0 {
@@ -431,9 +439,7 @@ func (s *Store) PromoteIdentity(e *Entry, body []byte) {
 	linked := o != nil && o.state.Load() == stLive && o.identity.CompareAndSwap(0, a.handle)
 	s.idx.mu.Unlock()
 	if !linked {
-		a.state.Store(stDead)
-		s.hs.release(a.handle)
-		s.ar.release(&a.recHead)
+		s.discard(a)
 		return
 	}
 	if s.rc.SetWithTTL(e.identityKey(), a.handle, a.cost, min(ttl, s.cfg.Load().MaxTTL)) {

@@ -270,7 +270,8 @@ func (z *compressor) encode(body []byte, leader cache.Encoding) (bodies [cache.N
 		bodies[cache.Brotli] = z.brotli(body)
 	}
 	if z.wanted(cache.Zstd, leader) {
-		bodies[cache.Zstd] = exact(z.zstdEnc.EncodeAll(body, make([]byte, 0, len(body)/3+64)))
+		// No trimming to size: Put copies every body into the arena.
+		bodies[cache.Zstd] = z.zstdEnc.EncodeAll(body, make([]byte, 0, len(body)/3+64))
 	}
 	return bodies
 }
@@ -306,15 +307,6 @@ func (z *compressor) brotli(body []byte) []byte {
 		scratchBufs.Put(buf)
 	}
 	return out
-}
-
-// exact returns b in a slice of its own length, so that a stored body
-// does not pin unused capacity.
-func exact(b []byte) []byte {
-	if cap(b)-len(b) <= len(b)/16 {
-		return b[:len(b):len(b)]
-	}
-	return append(make([]byte, 0, len(b)), b...)
 }
 
 var zstdDec = sync.OnceValue(func() *zstd.Decoder {
