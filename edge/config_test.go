@@ -46,6 +46,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"origin timeout", "sites:\n  - name: a\n    hosts: [a.example]\n    origins: [{url: http://x, connect_timeout: 0.5ms}]\n", []string{"sites[0].origins[0].connect_timeout"}},
 		{"node id with semicolon", "node:\n  id: \"a;b\"\n" + minimalSite, []string{"node.id"}},
 		{"listen twice", "http:\n  listen: [\"127.0.0.1:1\", \"127.0.0.1:1\"]\n" + minimalSite, []string{"http.listen[1]"}},
+		{"bad read order", "http:\n  read_order: lifo\n" + minimalSite, []string{`http.read_order: must be "arrival" or "runtime", got "lifo"`}},
 		{"second document", minimalSite + "---\nnode: {}\n", []string{"document"}},
 	}
 	for _, tt := range tests {

@@ -36,6 +36,7 @@ type metrics struct {
 	connsOpen   prometheus.Gauge
 	connsTotal  prometheus.Counter
 	panics      prometheus.Counter
+	pollerFails prometheus.Counter
 	served      *prometheus.CounterVec
 	uncacheable *prometheus.CounterVec
 	encoded     *prometheus.CounterVec
@@ -85,6 +86,10 @@ func newMetrics() *metrics {
 			Name: "edge_http_panics_total",
 			Help: "Panics recovered in request handlers (answered 500) and fills (failed), each logged.",
 		}),
+		pollerFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edge_http_poller_failures_total",
+			Help: "Failures of the own connection poller (http.read_order: arrival): connections then wait in Go's poller, in its order; each logged.",
+		}),
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_cache_served_bytes_total",
 			Help: "Body bytes served from stored responses, by content-coding.",
@@ -131,7 +136,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.duration, m.bodyBytes, m.lookups, m.rejected, m.connsOpen,
-		m.connsTotal, m.panics, m.served, m.uncacheable, m.encoded, m.decoded, m.encodeTime, m.reloads, m.configGen, m.adminRequests, m.purgeRejected}
+		m.connsTotal, m.panics, m.pollerFails, m.served, m.uncacheable, m.encoded, m.decoded, m.encodeTime, m.reloads, m.configGen, m.adminRequests, m.purgeRejected}
 }
 
 // siteMetrics are one site's series, resolved once so that the request

@@ -284,10 +284,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MaxHeaderBytes:    int(h.MaxHeaderBytes),
 		MaxURIBytes:       int(h.MaxURIBytes),
 		MaxConns:          h.MaxConnections,
-		ErrorFields:       []byte("Cache-Status: " + cfg.Node.ID + "; detail=rejected\r\n"),
-		OnReject:          func(reason string) { n.met.rejected.WithLabelValues(reason).Inc() },
-		OnConnOpen:        func() { n.met.connsOpen.Inc(); n.met.connsTotal.Inc() },
-		OnConnClose:       func() { n.met.connsOpen.Dec() },
+		RuntimeReadOrder:  h.ReadOrder == ReadOrderRuntime,
+		OnPollerError: func(err error) {
+			n.met.pollerFails.Inc()
+			n.logger.Error("http: own poller failed; connections wait in the Go poller", "err", err)
+		},
+		ErrorFields: []byte("Cache-Status: " + cfg.Node.ID + "; detail=rejected\r\n"),
+		OnReject:    func(reason string) { n.met.rejected.WithLabelValues(reason).Inc() },
+		OnConnOpen:  func() { n.met.connsOpen.Inc(); n.met.connsTotal.Inc() },
+		OnConnClose: func() { n.met.connsOpen.Dec() },
 		OnPanic: func(v any) {
 			n.met.panics.Inc()
 			n.logger.Error("request handler panic", "err", fmt.Sprint(v), "stack", string(debug.Stack()))
@@ -468,6 +473,9 @@ func (n *Node) Reload(cfg *Config) (err error) {
 	}
 	if c.Admin.Listen != old.Admin.Listen {
 		return errors.New("admin.listen: cannot change on reload (restart the node)")
+	}
+	if c.HTTP.ReadOrder != old.HTTP.ReadOrder {
+		return errors.New("http.read_order: cannot change on reload (restart the node)")
 	}
 	if c.Admin.Pprof != old.Admin.Pprof {
 		return errors.New("admin.pprof: cannot change on reload (restart the node)")

@@ -122,6 +122,7 @@ func TestReload(t *testing.T) {
 		"bad origin":      func(c *edge.Config) { c.Sites[0].Origins[0].URL = "ftp://nowhere" },
 		"listener change": func(c *edge.Config) { c.HTTP.Listen = []string{"127.0.0.1:1"} },
 		"tiny cache":      func(c *edge.Config) { c.Cache.MaxMemory = 10 },
+		"read order":      func(c *edge.Config) { c.HTTP.ReadOrder = edge.ReadOrderRuntime },
 	} {
 		cfg := parsed(base)
 		breakIt(cfg)
@@ -157,8 +158,8 @@ func TestReload(t *testing.T) {
 	if gen := n.Status().ConfigGeneration; gen != 2 {
 		t.Errorf("generation %d, want 2", gen)
 	}
-	if v := n.Metric(t, "edge_config_reloads_total", "result", "error"); v != 3 {
-		t.Errorf("reload errors counted %v, want 3", v)
+	if v := n.Metric(t, "edge_config_reloads_total", "result", "error"); v != 4 {
+		t.Errorf("reload errors counted %v, want 4", v)
 	}
 }
 

@@ -86,9 +86,8 @@ func (b *body) readN(p []byte) (int, error) {
 			b.err = errBroken
 			return 0, b.err
 		}
-		c.setReadDeadline(time.Now().Add(c.lim.idle))
 		var err error
-		n, err = c.nc.Read(p)
+		n, err = c.readWait(p, time.Now().Add(c.lim.idle))
 		if n == 0 && err != nil {
 			c.broken = true
 			if err == io.EOF {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +45,22 @@ type conn struct {
 	// Deadlines last set, to skip redundant updates (see setReadDeadline).
 	rdl, wdl time.Time
 
+	// Arrival-order reads (readwait.go): set while registered with the
+	// server's poller. wake is always made, so a Shutdown can poke any
+	// connection.
+	poller     *poller
+	raw        syscall.RawConn
+	wake       chan struct{}
+	readFn     func(fd uintptr) bool
+	rp         []byte
+	rn         int
+	rerr       error
+	pollSlot   uint32
+	timer      *time.Timer
+	timerAt    time.Time
+	timerArmed bool
+	fired      atomic.Bool // the timer went off since the last park
+
 	req    Request
 	fields []Field
 	resp   Response
@@ -60,6 +77,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		c.remote = ta.AddrPort()
 		c.remote = netip.AddrPortFrom(c.remote.Addr().Unmap(), c.remote.Port())
 	}
+	c.wake = make(chan struct{}, 1)
 	c.pooled = bufPool.Get().(*[]byte)
 	c.buf = *c.pooled
 	c.fields = make([]Field, 0, 16)
@@ -71,6 +89,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 }
 
 func (c *conn) close() {
+	c.leavePoller()
 	if !c.broken {
 		c.lingerClose()
 	}
@@ -86,6 +105,7 @@ func (c *conn) close() {
 // serve runs the request loop until the connection ends.
 func (c *conn) serve() {
 	defer c.close()
+	c.joinPoller()
 	for {
 		perr, err := c.readRequest()
 		if err != nil {
@@ -193,15 +213,16 @@ func (c *conn) readRequest() (*parseError, error) {
 			}
 		}
 		idle := first.IsZero()
+		var deadline time.Time
 		if idle {
 			if !c.state.CompareAndSwap(stateActive, stateIdle) && c.state.Load() == stateClosed {
 				return nil, net.ErrClosed
 			}
-			c.setReadDeadline(time.Now().Add(c.lim.idle))
+			deadline = time.Now().Add(c.lim.idle)
 		} else {
-			c.setReadDeadline(first.Add(c.lim.readHeader))
+			deadline = first.Add(c.lim.readHeader)
 		}
-		n, err := c.nc.Read(c.buf[c.w:])
+		n, err := c.readWait(c.buf[c.w:], deadline)
 		if idle && !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return nil, net.ErrClosed // closed by Shutdown while idle
 		}
@@ -326,8 +347,7 @@ func (c *conn) fill() error {
 			c.pooled = nil // the old buffer may still be referenced
 		}
 	}
-	c.setReadDeadline(time.Now().Add(c.lim.idle))
-	n, err := c.nc.Read(c.buf[c.w:])
+	n, err := c.readWait(c.buf[c.w:], time.Now().Add(c.lim.idle))
 	c.w += n
 	if n > 0 {
 		return nil

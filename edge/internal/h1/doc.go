@@ -29,6 +29,28 @@
 // 431, 501, 505) and the connection is closed; each rejection is reported to
 // the OnReject hook with a reason from a fixed set, for metrics.
 //
+// # Read order
+//
+// A connection waiting for its next request does not wait in Go's network
+// poller by default. When the scheduler runs out of work it polls the
+// kernel for ready sockets and makes their goroutines runnable in the
+// reverse of the order the kernel reported them, so on a loaded server the
+// connection whose request arrived first in a batch is served last: that is
+// tail latency under load, and it grows with the batch. On Linux the server
+// runs its own epoll instances (one per four Ps), edge-triggered, each
+// watched by one dispatch goroutine that sleeps in the Go poller on the
+// epoll descriptor, takes the ready events with a non-blocking epoll_wait
+// (oldest first) and wakes the connections in that order through their
+// wake channels. Only the last one woken jumps the queue (the runtime runs
+// the most recently readied goroutine next), instead of the whole batch
+// being reversed. Connections read their sockets directly and park on their
+// wake channel on EAGAIN; deadlines are a per-connection timer that pokes
+// the channel, re-armed only when a deadline moves earlier. Event data
+// carries a slot number and generation, so an event for a closed
+// connection wakes nobody. Writes still go through net.Conn. If a poller
+// cannot start or its dispatcher stops, connections go back to net.Conn
+// reads (OnPollerError). Server.RuntimeReadOrder turns this off.
+//
 // # Lifetime of request data
 //
 // Strings in a Request (method excepted) point into the connection's read

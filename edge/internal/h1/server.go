@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,17 @@ type Server struct {
 	// the connection is closed. Zero means DefaultMaxBodyDrain.
 	MaxBodyDrain int64
 
+	// RuntimeReadOrder makes connections wait for requests in the Go
+	// runtime's network poller instead of the server's own, which wakes
+	// them in the order their data arrived (see "Read order" in the
+	// package documentation). Off by default; the own poller exists on
+	// Linux only.
+	RuntimeReadOrder bool
+	// OnPollerError, if set, is called if the server's own poller cannot
+	// be started or stops with an error; the connections concerned then
+	// read through the Go poller.
+	OnPollerError func(err error)
+
 	// OnReject, if set, is called with a Reason… constant for every request
 	// refused before the handler (and for header timeouts).
 	OnReject func(reason string)
@@ -85,7 +97,15 @@ type Server struct {
 	lim       limits
 	shutdown  atomic.Bool
 	connsDone chan struct{} // closed when conns becomes empty during shutdown
+	pollers   []*poller     // arrival-order reads; empty if off or not started
+	pollerTry bool          // pollers were started (or failed) once
+	nextPoll  int           // round robin over pollers
 }
+
+// pollersFor is how many pollers a server runs: one dispatch goroutine
+// per four Ps, so that wake-ups on a many-core machine are not all made
+// by one goroutine, while batches stay large enough to be worth a wait.
+func pollersFor(procs int) int { return min(max(1, (procs+3)/4), 16) }
 
 // limits is the resolved, read-only view of the limits a conn needs.
 type limits struct {
@@ -146,7 +166,22 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
+	var perr error
+	if !s.RuntimeReadOrder && !s.pollerTry {
+		s.pollerTry = true
+		for range pollersFor(runtime.GOMAXPROCS(0)) {
+			p, err := newPoller(s.OnPollerError)
+			if err != nil {
+				perr = err
+				break
+			}
+			s.pollers = append(s.pollers, p)
+		}
+	}
 	s.mu.Unlock()
+	if perr != nil && perr != errNoPoller && s.OnPollerError != nil {
+		s.OnPollerError(perr)
+	}
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, ln)
@@ -196,6 +231,10 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	if len(s.pollers) > 0 {
+		c.poller = s.pollers[s.nextPoll%len(s.pollers)]
+		s.nextPoll++
+	}
 	if s.OnConnOpen != nil {
 		s.OnConnOpen()
 	}
@@ -237,6 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		done = s.connsDone
 	}
 	s.mu.Unlock()
+	defer s.stopPoller()
 	if done == nil {
 		return nil
 	}
@@ -251,6 +291,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.mu.Lock()
 			for c := range s.conns {
 				c.nc.Close()
+				c.poke()
 			}
 			s.mu.Unlock()
 			return ctx.Err()
@@ -266,6 +307,20 @@ func (s *Server) closeIdle() {
 	for c := range s.conns {
 		if c.state.Load() == stateIdle {
 			c.nc.Close()
+			c.poke()
 		}
+	}
+}
+
+// stopPoller stops the server's poller once Shutdown is done with the
+// connections (any left are closed and poked; they fall back on their way
+// out).
+func (s *Server) stopPoller() {
+	s.mu.Lock()
+	ps := s.pollers
+	s.pollers = nil
+	s.mu.Unlock()
+	for _, p := range ps {
+		p.close()
 	}
 }

@@ -17,8 +17,13 @@ import (
 )
 
 // startServer runs s on a loopback port and stops it when the test ends.
+// runtimeOrder makes startServer's servers read through the Go poller
+// (TestRuntimeReadOrder runs the suite that way too).
+var runtimeOrder bool
+
 func startServer(t *testing.T, s *Server) string {
 	t.Helper()
+	s.RuntimeReadOrder = s.RuntimeReadOrder || runtimeOrder
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
