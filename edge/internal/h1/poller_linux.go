@@ -30,13 +30,14 @@ type poller struct {
 	gens  []uint32
 	free  []uint32
 
-	events []unix.EpollEvent
-	n      int
-	werr   error
-	waitFn func(fd uintptr) bool
-	dead   atomic.Bool       // the dispatcher has stopped: connections fall back
-	trace  func(slot uint32) // tests: sees each wake-up, in order, under mu
-	done   chan struct{}
+	events  []unix.EpollEvent
+	n       int
+	werr    error
+	waitFn  func(fd uintptr) bool
+	dead    atomic.Bool       // the dispatcher has stopped: connections fall back
+	closing atomic.Bool       // close was called: the dispatcher's end is expected
+	trace   func(slot uint32) // tests: sees each wake-up, in order, under mu
+	done    chan struct{}
 }
 
 // newPoller starts a poller; onErr, if not nil, hears of an error that
@@ -90,7 +91,12 @@ func (p *poller) run(onErr func(error)) {
 	}()
 	for {
 		if err := p.rc.Read(p.waitFn); err != nil {
-			return // closed
+			// Closed by close, or the descriptor could not be
+			// waited on (not in the Go poller): the latter is news.
+			if !p.closing.Load() && onErr != nil {
+				onErr(err)
+			}
+			return
 		}
 		if p.werr != nil {
 			// epoll_wait on a valid descriptor with a valid buffer
@@ -183,11 +189,12 @@ func (p *poller) release(i uint32) {
 // close stops the dispatcher. Connections still registered wake up through
 // their own close path (Shutdown closes and pokes them).
 func (p *poller) close() {
+	p.closing.Store(true)
 	p.f.Close()
 	<-p.done
 }
 
-// rawConn returns nc's RawConn if the poller can serve it: a TCP socket.
+// pollable returns nc's RawConn if the poller can serve it: a TCP socket.
 func pollable(nc net.Conn) (syscall.RawConn, bool) {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
