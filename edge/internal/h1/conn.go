@@ -48,18 +48,17 @@ type conn struct {
 	// Arrival-order reads (readwait.go): set while registered with the
 	// server's poller. wake is always made, so a Shutdown can poke any
 	// connection.
-	poller     *poller
-	raw        syscall.RawConn
-	wake       chan struct{}
-	readFn     func(fd uintptr) bool
-	rp         []byte
-	rn         int
-	rerr       error
-	pollSlot   uint32
-	timer      *time.Timer
-	timerAt    time.Time
-	timerArmed bool
-	fired      atomic.Bool // the timer went off since the last park
+	poller   *poller
+	raw      syscall.RawConn
+	wake     chan struct{}
+	readFn   func(fd uintptr) bool
+	rp       []byte
+	rn       int
+	rerr     error
+	pollSlot uint32
+	timer    *time.Timer
+	timerAt  time.Time   // what timer is armed for; zero: not armed
+	fired    atomic.Bool // the timer went off since the last park
 
 	req    Request
 	fields []Field

@@ -211,11 +211,11 @@ func pollable(nc net.Conn) (syscall.RawConn, bool) {
 // syscall.EAGAIN when there is nothing to read.
 func (c *conn) readRaw(p []byte) (int, error) {
 	c.rp = p
-	if err := c.raw.Read(c.readFn); err != nil {
-		c.rp = nil
+	err := c.raw.Read(c.readFn)
+	c.rp = nil
+	if err != nil {
 		return 0, err
 	}
-	c.rp = nil
 	return c.rn, c.rerr
 }
 

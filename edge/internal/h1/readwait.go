@@ -43,29 +43,29 @@ func (c *conn) readWait(p []byte, deadline time.Time) (int, error) {
 // deadline is caught up with when the timer fires early, which costs one
 // extra wake-up per idle period instead of a timer update per request.
 func (c *conn) park(deadline time.Time) error {
-	if !c.timerArmed || deadline.Before(c.timerAt) {
+	if c.timerAt.IsZero() || deadline.Before(c.timerAt) {
 		d := time.Until(deadline)
 		if c.timer == nil {
 			c.timer = time.AfterFunc(d, c.timerFired)
 		} else {
 			c.timer.Reset(d)
 		}
-		c.timerArmed, c.timerAt = true, deadline
+		c.timerAt = deadline
 	}
 	<-c.wake
 	if !c.fired.Load() {
 		return nil
 	}
 	c.fired.Store(false)
-	c.timerArmed = false
 	d := time.Until(deadline)
 	if d <= 0 {
+		c.timerAt = time.Time{}
 		return os.ErrDeadlineExceeded
 	}
 	// Early (the deadline moved later): re-arm. The wake-up may also
 	// have carried readiness, so the caller looks at the socket again.
 	c.timer.Reset(d)
-	c.timerArmed, c.timerAt = true, deadline
+	c.timerAt = deadline
 	return nil
 }
 
@@ -96,11 +96,10 @@ func (c *conn) joinPoller() {
 	if !ok {
 		return
 	}
-	c.initRaw()
 	if p.add(c, raw) != nil {
-		c.readFn = nil
 		return
 	}
+	c.initRaw()
 	c.poller, c.raw = p, raw
 }
 
@@ -114,6 +113,6 @@ func (c *conn) leavePoller() {
 	c.raw = nil
 	if c.timer != nil {
 		c.timer.Stop()
-		c.timerArmed = false
+		c.timerAt = time.Time{}
 	}
 }

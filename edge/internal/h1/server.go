@@ -276,7 +276,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		done = s.connsDone
 	}
 	s.mu.Unlock()
-	defer s.stopPoller()
+	defer s.stopPollers()
 	if done == nil {
 		return nil
 	}
@@ -312,10 +312,10 @@ func (s *Server) closeIdle() {
 	}
 }
 
-// stopPoller stops the server's poller once Shutdown is done with the
+// stopPollers stops the server's pollers once Shutdown is done with the
 // connections (any left are closed and poked; they fall back on their way
 // out).
-func (s *Server) stopPoller() {
+func (s *Server) stopPollers() {
 	s.mu.Lock()
 	ps := s.pollers
 	s.pollers = nil
