@@ -82,7 +82,7 @@ func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 	}
 	defer rd.Close()
 	if leader {
-		go h.runFill(x.fillJob(f, stale))
+		h.fills.start(x.fillJob(f, stale))
 	}
 	x.readFill(f, rd, leader, stale, kind, fullKey)
 }
@@ -204,7 +204,7 @@ func (x *exchange) fetchAlone(fullKey string, stale *cache.Entry, kind fwdKind) 
 	f := x.h.store.NewPrivateFill(fullKey)
 	rd, _ := f.NewReader()
 	defer rd.Close()
-	go x.h.runFill(x.fillJob(f, stale))
+	x.h.fills.start(x.fillJob(f, stale))
 	x.readFill(f, rd, true, stale, kind, fullKey)
 }
 
@@ -371,7 +371,7 @@ func (x *exchange) backgroundRefresh(fullKey string, stale *cache.Entry) {
 	if !ok {
 		return
 	}
-	go x.h.runFill(x.fillJob(f, stale))
+	x.h.fills.start(x.fillJob(f, stale))
 }
 
 var errFillPanic = errors.New("edge: fill failed (internal error)")

@@ -25,6 +25,8 @@ type handler struct {
 	now    func() time.Time
 	// fillCtx bounds background fills; cancelled when the node stops.
 	fillCtx context.Context
+	// fills runs fills on reused goroutines.
+	fills *fillWorkers
 	// answered counts requests the handler finished: the health check
 	// tells a slow node (still answering) from a broken one by it.
 	answered atomic.Uint64

@@ -1,0 +1,86 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// goid returns the calling goroutine's id (tests only).
+func goid() int {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.Atoi(string(b))
+	return id
+}
+
+// waitGoroutines waits until at most n goroutines run.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := runtime.NumGoroutine(); got > n {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines, want at most %d:\n%s", got, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// Fills one after another run on one goroutine, which exits when idle.
+func TestFillWorkersReuse(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ids := map[int]int{}
+	var mu sync.Mutex
+	done := make(chan struct{})
+	w := newFillWorkers(context.Background(), func(*fillJob) {
+		mu.Lock()
+		ids[goid()]++
+		mu.Unlock()
+		done <- struct{}{}
+	}, 200*time.Millisecond)
+	for range 20 {
+		w.start(&fillJob{})
+		<-done
+		time.Sleep(5 * time.Millisecond) // the worker gets back to waiting
+	}
+	if len(ids) != 1 {
+		t.Errorf("20 sequential fills ran on %d goroutines, want 1: %v", len(ids), ids)
+	}
+	waitGoroutines(t, before) // the idle worker exits
+}
+
+// Concurrent fills each get a worker: none waits for another.
+func TestFillWorkersConcurrent(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	var running sync.WaitGroup
+	running.Add(3)
+	w := newFillWorkers(ctx, func(*fillJob) {
+		running.Done()
+		<-release
+	}, time.Hour)
+	for range 3 {
+		w.start(&fillJob{})
+	}
+	ch := make(chan struct{})
+	go func() { running.Wait(); close(ch) }()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("three fills did not run at once")
+	}
+	close(release)
+	// Idle for an hour, but the node stops: every worker exits.
+	cancel()
+	waitGoroutines(t, before)
+}
