@@ -21,6 +21,8 @@
 //     from the origin over a pooled connection — conditionally when a stale
 //     copy with validators exists — streams the response to every waiting
 //     request while it is stored, and builds the compressed encodings once.
+//     Fills run on worker goroutines that outlive one fill (workers.go), so
+//     their deep stacks are not grown anew for every miss.
 //     When the origin fails, a stale copy is served where allowed
 //     (stale-if-error or the site's default), else 502 or 504;
 //   - hit-for-pass (a URL that recently answered uncacheably or too large
