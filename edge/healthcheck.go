@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/edgecdn/edgecdn/bgp"
 )
@@ -277,10 +276,9 @@ func (hc *healthChecker) checkResources(cfg *HealthConfig) checkResult {
 		}
 		hc.lastFDScan = now
 	}
-	var lim unix.Rlimit
-	if hc.lastFDs > 0 && unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) == nil && lim.Cur > 0 && lim.Cur != unix.RLIM_INFINITY {
-		if ratio := float64(hc.lastFDs) / float64(lim.Cur); ratio > cfg.MaxFDRatio {
-			return checkResult{detail: fmt.Sprintf("%d of %d file descriptors open (over %.0f%%)", hc.lastFDs, lim.Cur, cfg.MaxFDRatio*100)}
+	if lim, ok := fdLimit(); hc.lastFDs > 0 && ok {
+		if ratio := float64(hc.lastFDs) / float64(lim); ratio > cfg.MaxFDRatio {
+			return checkResult{detail: fmt.Sprintf("%d of %d file descriptors open (over %.0f%%)", hc.lastFDs, lim, cfg.MaxFDRatio*100)}
 		}
 	}
 	limit := cfg.MaxMemory

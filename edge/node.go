@@ -132,7 +132,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.purgeLim.setRate(c.Admin.PurgeRate)
 	n.fillCtx, n.fillCancel = context.WithCancel(context.Background())
 	n.handler = &handler{store: store, met: n.met, logger: base.With("component", "http"), now: n.now, fillCtx: n.fillCtx}
-	n.handler.fills = newFillWorkers(n.fillCtx, n.handler.runFill, fillWorkerIdle)
+	n.handler.fills = newFillWorkers(n.fillCtx, n.handler.runFill, fillWorkerIdle, fillWorkersIdleMax)
 	g, pools, err := n.buildGeneration(&c, 1)
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ func TestFillWorkersReuse(t *testing.T) {
 		ids[goid()]++
 		mu.Unlock()
 		done <- struct{}{}
-	}, 200*time.Millisecond)
+	}, 200*time.Millisecond, 8)
 	for range 20 {
 		w.start(&fillJob{})
 		<-done
@@ -68,7 +68,7 @@ func TestFillWorkersConcurrent(t *testing.T) {
 	w := newFillWorkers(ctx, func(*fillJob) {
 		running.Done()
 		<-release
-	}, time.Hour)
+	}, time.Hour, 8)
 	for range 3 {
 		w.start(&fillJob{})
 	}
@@ -81,6 +81,35 @@ func TestFillWorkersConcurrent(t *testing.T) {
 	}
 	close(release)
 	// Idle for an hour, but the node stops: every worker exits.
+	cancel()
+	waitGoroutines(t, before)
+}
+
+// After a burst, at most maxIdle workers stay; the rest exit with their
+// fill.
+func TestFillWorkersIdleCap(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	var running, finished sync.WaitGroup
+	running.Add(6)
+	finished.Add(6)
+	w := newFillWorkers(ctx, func(*fillJob) {
+		running.Done()
+		<-release
+		finished.Done()
+	}, time.Hour, 2)
+	for range 6 {
+		w.start(&fillJob{})
+	}
+	running.Wait()
+	close(release)
+	finished.Wait()
+	waitGoroutines(t, before+2)
+	if n := w.idleN.Load(); n != 2 {
+		t.Errorf("%d idle workers, want 2", n)
+	}
 	cancel()
 	waitGoroutines(t, before)
 }
