@@ -11,10 +11,10 @@ import (
 // goroutine grows its stack by copying, more than once, on every fill; a
 // worker keeps its grown stack for the next fill. The number of fills is
 // not capped: a fill that finds no idle worker starts a new one, as many as
-// fills run at once. Idle workers are: at most maxIdle wait for work (the
-// others exit after their fill, so a burst of fills does not leave its
-// stacks behind), each for at most idle, and all exit once ctx ends (the
-// node stops).
+// fills run at once. Idle workers are bounded: at most maxIdle wait for
+// work (the others exit after their fill, so a burst of fills does not
+// leave its stacks behind), each for at most idle, and all exit once ctx
+// ends (the node stops).
 type fillWorkers struct {
 	ctx     context.Context
 	jobs    chan *fillJob // unbuffered: a send succeeds only into an idle worker
