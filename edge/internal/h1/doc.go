@@ -44,7 +44,12 @@
 // wake channels. Only the last one woken jumps the queue (the runtime runs
 // the most recently readied goroutine next), instead of the whole batch
 // being reversed. Connections read their sockets directly and park on their
-// wake channel on EAGAIN; deadlines are a per-connection timer that pokes
+// wake channel on EAGAIN, or at once after a read that returned less than
+// it asked for (the socket is empty; any later data raises a new edge), so a
+// kept-alive request costs one read, not a read plus one that finds
+// nothing. A FIN or error that arrived with the last data raises no new
+// edge: the dispatcher flags it from the event and the connection reads
+// instead of parking. Deadlines are a per-connection timer that pokes
 // the channel, re-armed only when a deadline moves earlier. Event data
 // carries a slot number and generation, so an event for a closed
 // connection wakes nobody. Writes still go through net.Conn. If a poller

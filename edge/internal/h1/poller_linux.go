@@ -115,6 +115,12 @@ func (p *poller) run(onErr func(error)) {
 					if p.trace != nil {
 						p.trace(i)
 					}
+					if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+						// A FIN or error may follow data a read took
+						// without raising a new edge: the next read must
+						// not be skipped (see readWait).
+						c.hup.Store(true)
+					}
 					c.poke()
 				}
 			}
@@ -210,6 +216,7 @@ func pollable(nc net.Conn) (syscall.RawConn, bool) {
 // readRaw reads from the socket without waiting: it returns
 // syscall.EAGAIN when there is nothing to read.
 func (c *conn) readRaw(p []byte) (int, error) {
+	c.rawReads.Add(1)
 	c.rp = p
 	err := c.raw.Read(c.readFn)
 	c.rp = nil

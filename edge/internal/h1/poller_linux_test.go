@@ -85,6 +85,58 @@ func TestPollerServesAndReleases(t *testing.T) {
 	waitFor(t, "slots to be released", func() bool { return pollerSlots(s) == 0 })
 }
 
+// A kept-alive connection spends one read per request, not two: a read
+// that emptied the socket is followed by sleeping, not by a read that
+// finds nothing (EAGAIN).
+func TestPollerOneReadPerRequest(t *testing.T) {
+	s := &Server{Handler: echo}
+	addr := startServer(t, s)
+	rc := dial(t, addr)
+	const n = 100
+	for i := 0; i < n; i++ {
+		rc.send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+		if resp, _ := rc.read("GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		time.Sleep(time.Millisecond) // the next request finds the connection asleep
+	}
+	var reads int64
+	s.mu.Lock()
+	for _, p := range s.pollers {
+		p.mu.Lock()
+		for _, c := range p.slots {
+			if c != nil {
+				reads += c.rawReads.Load()
+			}
+		}
+		p.mu.Unlock()
+	}
+	s.mu.Unlock()
+	// Reading until EAGAIN would take 2n; allow a few early wake-ups.
+	if reads > n+n/4 {
+		t.Errorf("%d socket reads for %d requests, want about one each", reads, n)
+	}
+	t.Logf("%d socket reads for %d requests", reads, n)
+}
+
+// A FIN that arrives with the last data raises no edge of its own: a
+// connection that read the data (and so would sleep before its next read)
+// must still see the end of input. Repeated, as the FIN and the data reach
+// the poller together only some of the time.
+func TestPollerFINWithData(t *testing.T) {
+	addr := startServer(t, &Server{Handler: echo})
+	for i := 0; i < 40; i++ {
+		rc := dial(t, addr)
+		_ = rc.c.SetDeadline(time.Now().Add(3 * time.Second))
+		rc.send("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc")
+		rc.c.(*net.TCPConn).CloseWrite()
+		if resp, _ := rc.read("POST"); resp.StatusCode != 400 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		rc.c.Close()
+	}
+}
+
 // TestPollerDispatchOrder checks the point of the poller: connections that
 // turn readable while the dispatcher is busy are woken in the order their
 // data arrived (the Go poller wakes such a batch newest first).

@@ -13,24 +13,38 @@ var errNoPoller = errors.New("h1: arrival-order reads need Linux")
 // readWait reads request bytes into p, waiting until deadline for them.
 // A connection registered with the server's poller reads its socket
 // directly and sleeps on its wake channel; others read through net.Conn.
+//
+// A read that returned less than it asked for emptied the socket of data,
+// so the next readWait sleeps first instead of spending a system call on
+// EAGAIN: data that arrives after that read raises a new edge, and the
+// poller pokes the connection (an early wake-up, say for data already
+// read, just costs the read this saves). A FIN or error that came with the
+// data raises no new edge; the poller flags it (hup) and then every read
+// is made.
 func (c *conn) readWait(p []byte, deadline time.Time) (int, error) {
 	for c.raw != nil {
+		if c.drained && !c.hup.Load() {
+			c.drained = false
+			if err := c.park(deadline); err != nil {
+				return 0, err
+			}
+			if c.poller.dead.Load() {
+				c.leavePoller()
+				break
+			}
+		}
 		n, err := c.readRaw(p)
 		if err == nil {
 			if n == 0 && len(p) > 0 {
 				return 0, io.EOF
 			}
+			c.drained = n < len(p)
 			return n, nil
 		}
 		if err != errAgain {
 			return 0, err
 		}
-		if err := c.park(deadline); err != nil {
-			return 0, err
-		}
-		if c.poller.dead.Load() {
-			c.leavePoller()
-		}
+		c.drained = true
 	}
 	c.setReadDeadline(deadline)
 	return c.nc.Read(p)
