@@ -11,7 +11,8 @@
 # another tenant of the host). A round with much "other" shows interference
 # more than the proxy, on any proxy. The last two columns are the medians
 # over all rounds and over the clean ones (other <= MAX_OTHER_%, default 3).
-# WORKLOAD filters on the workload name (a.hot, b.zipf, ...).
+# WORKLOAD filters on the workload name (a.hot, b.zipf, ...). A directory
+# compare.sh wrote to twice lists the rounds of both runs.
 set -euo pipefail
 
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
@@ -21,7 +22,7 @@ fi
 raw=$1 wl=${2:-} maxother=${3:-3}
 [[ -r $raw ]] || { echo "rounds.sh: cannot read $raw" >&2; exit 1; }
 
-grep -h '^fig ' "$raw" | grep -F -- "wl=$wl" | awk -v maxother="$maxother" '
+grep -h '^fig ' "$raw" | awk -v maxother="$maxother" -v want="$wl" '
 function field(name,   i) {
   for (i = 2; i <= NF; i++) if (index($i, name "=") == 1) return substr($i, length(name) + 2)
   return ""
@@ -33,9 +34,14 @@ function median(list,   a, n, i, j, t) {
   return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 {
-  proxy = field("proxy"); run = field("run"); w = field("wl"); c = field("case")
+  proxy = field("proxy"); w = field("wl"); c = field("case")
   m = field("metric"); v = field("value")
-  if (w == "env") next
+  # compare.sh appends to raw.txt, so a directory used twice holds several
+  # runs with the same round names; each proxy round starts with its env
+  # figures, which tell them apart.
+  if (w == "env") { if (c == "load") sess[proxy, field("run")]++; next }
+  run = field("run") "#" sess[proxy, field("run")]
+  if (want != "" && w != want) next
   k = w " " c " " proxy
   if (!(k in seen)) { seen[k] = 1; order[++nk] = k }
   if (!((k SUBSEP run) in runseen)) { runseen[k, run] = 1; runs[k] = runs[k] " " run }
