@@ -22,9 +22,10 @@ var errNoPoller = errors.New("h1: arrival-order reads need Linux")
 // data raises no new edge; the poller flags it (hup) and then every read
 // is made.
 func (c *conn) readWait(p []byte, deadline time.Time) (int, error) {
+	sleep := c.drained && !c.hup.Load()
+	c.drained = false
 	for c.raw != nil {
-		if c.drained && !c.hup.Load() {
-			c.drained = false
+		if sleep {
 			if err := c.park(deadline); err != nil {
 				return 0, err
 			}
@@ -44,7 +45,7 @@ func (c *conn) readWait(p []byte, deadline time.Time) (int, error) {
 		if err != errAgain {
 			return 0, err
 		}
-		c.drained = true
+		sleep = true // nothing to read, whatever the flags say
 	}
 	c.setReadDeadline(deadline)
 	return c.nc.Read(p)
