@@ -57,11 +57,11 @@ type conn struct {
 	rerr     error
 	pollSlot uint32
 	timer    *time.Timer
-	timerAt  time.Time    // what timer is armed for; zero: not armed
-	fired    atomic.Bool  // the timer went off since the last park
-	drained  bool         // the last raw read emptied the socket: park before reading
-	hup      atomic.Bool  // the poller saw the peer's FIN or an error: always read
-	rawReads atomic.Int64 // raw reads done (tests)
+	timerAt  time.Time   // what timer is armed for; zero: not armed
+	fired    atomic.Bool // the timer went off since the last park
+	drained  bool        // the last raw read emptied the socket: park before reading
+	hup      atomic.Bool // the poller saw the peer's FIN or an error: always read
+	rawReads int         // raw reads done (tests; only the connection's goroutine touches it)
 
 	req    Request
 	fields []Field

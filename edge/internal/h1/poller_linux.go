@@ -216,7 +216,7 @@ func pollable(nc net.Conn) (syscall.RawConn, bool) {
 // readRaw reads from the socket without waiting: it returns
 // syscall.EAGAIN when there is nothing to read.
 func (c *conn) readRaw(p []byte) (int, error) {
-	c.rawReads.Add(1)
+	c.rawReads++
 	c.rp = p
 	err := c.raw.Read(c.readFn)
 	c.rp = nil
