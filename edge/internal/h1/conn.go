@@ -62,6 +62,7 @@ type conn struct {
 	drained  bool        // the last raw read emptied the socket: park before reading
 	hup      atomic.Bool // the poller saw the peer's FIN or an error: always read
 	rawReads int         // raw reads done (tests; only the connection's goroutine touches it)
+	wr       rawWriter
 
 	req    Request
 	fields []Field
@@ -107,7 +108,11 @@ func (c *conn) close() {
 // serve runs the request loop until the connection ends.
 func (c *conn) serve() {
 	defer c.close()
-	c.joinPoller()
+	raw, ok := pollable(c.nc)
+	if ok {
+		c.wr.init(raw)
+	}
+	c.joinPoller(raw)
 	for {
 		perr, err := c.readRequest()
 		if err != nil {
@@ -301,7 +306,10 @@ func (c *conn) write(p []byte) error {
 		return errBroken
 	}
 	c.setWriteDeadline()
-	_, err := c.nc.Write(p)
+	ok, err := c.wr.writev(p, nil)
+	if !ok {
+		_, err = c.nc.Write(p)
+	}
 	if err != nil {
 		c.broken = true
 	}
@@ -315,6 +323,12 @@ func (c *conn) writev(head, body []byte) error {
 		return errBroken
 	}
 	c.setWriteDeadline()
+	if ok, err := c.wr.writev(head, body); ok {
+		if err != nil {
+			c.broken = true
+		}
+		return err
+	}
 	c.resp.iov[0], c.resp.iov[1] = head, body
 	c.resp.bufs = c.resp.iov[:]
 	_, err := c.resp.bufs.WriteTo(c.nc)

@@ -162,7 +162,11 @@ func TestPollerDispatchOrder(t *testing.T) {
 		}
 		defer sc.Close()
 		c := &conn{nc: sc, wake: make(chan struct{}, 1), poller: p}
-		c.joinPoller()
+		raw, ok := pollable(sc)
+		if !ok {
+			t.Fatal("loopback TCP connection not pollable")
+		}
+		c.joinPoller(raw)
 		if c.raw == nil {
 			t.Fatal("connection not registered")
 		}

@@ -21,3 +21,8 @@ func (c *conn) readRaw(p []byte) (int, error)            { return 0, errNoPoller
 func (c *conn) initRaw()                                 {}
 
 var errAgain = errors.New("h1: would block")
+
+type rawWriter struct{}
+
+func (w *rawWriter) init(raw syscall.RawConn)                      {}
+func (w *rawWriter) writev(head, body []byte) (ok bool, err error) { return false, nil }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -99,19 +100,12 @@ func (c *conn) poke() {
 	}
 }
 
-// joinPoller registers the connection with the poller track gave it, when
-// its socket allows it.
-func (c *conn) joinPoller() {
+// joinPoller registers the connection, whose socket is raw (nil: not
+// pollable), with the poller track gave it, if any.
+func (c *conn) joinPoller(raw syscall.RawConn) {
 	p := c.poller
 	c.poller = nil
-	if p == nil {
-		return
-	}
-	raw, ok := pollable(c.nc)
-	if !ok {
-		return
-	}
-	if p.add(c, raw) != nil {
+	if p == nil || raw == nil || p.add(c, raw) != nil {
 		return
 	}
 	c.initRaw()
