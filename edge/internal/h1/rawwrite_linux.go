@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"io"
 	"syscall"
 	"unsafe"
 
@@ -52,6 +53,12 @@ func (w *rawWriter) write(fd uintptr) bool {
 			return false
 		default:
 			w.err = e
+			return true
+		}
+		if r == 0 {
+			// A stream socket does not take nothing without an error;
+			// do not spin if one ever does.
+			w.err = io.ErrShortWrite
 			return true
 		}
 		for i := range w.bufs {
