@@ -10,7 +10,7 @@ import (
 
 // rawWriter writes a response head and body with one writev issued as a
 // raw system call on the non-blocking socket, waiting in the Go poller only
-// when the socket is full. Why not net.Conn: doc.go, "Writes".
+// when the socket is full. Why not net.Conn: doc.go, "System calls".
 type rawWriter struct {
 	raw  syscall.RawConn
 	fn   func(fd uintptr) bool
