@@ -71,7 +71,7 @@ func newPoller(onErr func(error)) (*poller, error) {
 			}
 			// Nothing ready: sleep in the Go poller until the epoll
 			// descriptor turns readable.
-			return n != 0 || err != nil
+			return p.n != 0 || p.werr != nil
 		}
 	}
 	go p.run(onErr)
