@@ -79,8 +79,9 @@
 // the raw writev took the median CPU per request from 251 to 233 µs over 8
 // interleaved pairs and kept the process at its idle thread count (6-7
 // instead of 9-11 threads); the raw reads and epoll_wait then cut sysmon's
-// wake-ups ~7x and the serving thread's involuntary switches 2-5x on
-// 32 KiB and 1 KiB hits, and CPU per request by ~3 % (7 of 8 pairs).
+// wake-ups 2-8x (7x on 32 KiB hits) and the serving thread's involuntary
+// switches 1.5-8x on 32 KiB and 1 KiB hits, and CPU per request by ~3 %
+// (7 of 8 pairs).
 //
 // # Lifetime of request data
 //
