@@ -301,38 +301,26 @@ func (c *conn) setWriteDeadline() {
 }
 
 // write sends p to the client.
-func (c *conn) write(p []byte) error {
-	if c.broken {
-		return errBroken
-	}
-	c.setWriteDeadline()
-	ok, err := c.wr.writev(p, nil)
-	if !ok {
-		_, err = c.nc.Write(p)
-	}
-	if err != nil {
-		c.broken = true
-	}
-	return err
-}
+func (c *conn) write(p []byte) error { return c.writev(p, nil) }
 
 // writev sends head and body with one system call where the platform has
-// writev.
+// writev: a raw one on Linux (rawwrite_linux.go), net.Conn's otherwise.
 func (c *conn) writev(head, body []byte) error {
 	if c.broken {
 		return errBroken
 	}
 	c.setWriteDeadline()
-	if ok, err := c.wr.writev(head, body); ok {
-		if err != nil {
-			c.broken = true
-		}
-		return err
+	ok, err := c.wr.writev(head, body)
+	switch {
+	case ok:
+	case len(body) == 0:
+		_, err = c.nc.Write(head)
+	default:
+		c.resp.iov[0], c.resp.iov[1] = head, body
+		c.resp.bufs = c.resp.iov[:]
+		_, err = c.resp.bufs.WriteTo(c.nc)
+		c.resp.iov[0], c.resp.iov[1], c.resp.bufs = nil, nil, nil
 	}
-	c.resp.iov[0], c.resp.iov[1] = head, body
-	c.resp.bufs = c.resp.iov[:]
-	_, err := c.resp.bufs.WriteTo(c.nc)
-	c.resp.iov[0], c.resp.iov[1], c.resp.bufs = nil, nil, nil
 	if err != nil {
 		c.broken = true
 	}

@@ -43,7 +43,6 @@ func (w *rawWriter) write(fd uintptr) bool {
 			return true
 		}
 		r, _, e := unix.RawSyscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(n))
-		w.iov[0].Base, w.iov[1].Base = nil, nil
 		switch e {
 		case 0:
 		case unix.EINTR:
@@ -77,7 +76,9 @@ func (w *rawWriter) writev(head, body []byte) (ok bool, err error) {
 	}
 	w.bufs[0], w.bufs[1], w.err = head, body, nil
 	err = w.raw.Write(w.fn)
+	// Drop the references to the response bytes.
 	w.bufs[0], w.bufs[1] = nil, nil
+	w.iov[0].Base, w.iov[1].Base = nil, nil
 	if err == nil {
 		err = w.err
 	}
