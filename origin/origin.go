@@ -37,7 +37,7 @@ type Pool struct {
 
 	expectLo, expectHi int
 
-	mu      sync.Mutex // serialises rebalance
+	mu      sync.Mutex // serialises rebalance and probe up/down changes
 	current *Origin    // lowest-latency: the chosen primary
 	// challenger is the origin clearly better than current, and
 	// confirmations how many of its probes in a row found it so.
@@ -645,6 +645,11 @@ const switchConfirmations = 2
 func (p *Pool) rebalance(from *Origin) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.rebalanceLocked(from)
+}
+
+// rebalanceLocked is rebalance with p.mu held.
+func (p *Pool) rebalanceLocked(from *Origin) {
 	type est struct {
 		o *Origin
 		e float64

@@ -141,7 +141,14 @@ func (p *Pool) probe(o *Origin) {
 	} else {
 		o.probeFail.Inc()
 	}
-	if o.record(ok, rtt, why, pc, time.Now()) {
+	// The up/down change and the ranking that follows from it are made
+	// under p.mu together: whoever sees the new state (Snapshot, the hook)
+	// also sees selection acting on it.
+	p.mu.Lock()
+	changed := o.record(ok, rtt, why, pc, time.Now())
+	p.rebalanceLocked(o)
+	p.mu.Unlock()
+	if changed {
 		up := o.up.Load()
 		lvl, msg := slog.LevelWarn, "origin down"
 		if up {
@@ -152,7 +159,6 @@ func (p *Pool) probe(o *Origin) {
 			p.hook(p.state(o))
 		}
 	}
-	p.rebalance(o)
 }
 
 // record adds a probe result to the origin's statistics and reports

@@ -56,9 +56,12 @@ func (p *Pool) state(o *Origin) State {
 // Snapshot returns the state of every origin of the pool, in
 // configuration order.
 func (p *Pool) Snapshot() []State {
+	// Held throughout: an origin's up/down state changes under p.mu
+	// together with the ranking (probe.go), so a snapshot never shows a
+	// state that selection does not act on yet.
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	cur := p.current
-	p.mu.Unlock()
 	out := make([]State, 0, len(p.origins))
 	for _, o := range p.origins {
 		s := p.state(o)
