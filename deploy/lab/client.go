@@ -43,6 +43,16 @@ func (l *Lab) RejectOrigin(i int, on bool) error {
 	return err
 }
 
+// PinFlows turns the router's flow pinning on (the default of a new lab)
+// or off: with it on, a connection stays on the edge its first packet went
+// to when the ECMP set changes; with it off, the router rehashes every
+// packet onto the set of the moment, as plain Linux multipath routing
+// does (see netlab.Topology.PinScript).
+func (l *Lab) PinFlows(on bool) error {
+	_, err := l.execIn(context.Background(), l.Router, l.topo.PinScript(on), "nft", "-f", "-")
+	return err
+}
+
 // labtool runs labtool sub inside ns with -netns ns and returns its
 // stdout.
 func (l *Lab) labtool(ctx context.Context, ns, sub string, args ...string) ([]byte, error) {

@@ -515,6 +515,126 @@ func TestE2EDrain(t *testing.T) {
 	st.log(t, fmt.Sprintf("(d) planned drain, 50 req/s, drain_delay %s, lameduck %s", fastDrainDelay, fastLameduck))
 }
 
+// (d') Drain flips: edge 1 is drained and undrained up to flipCycles
+// times under two clients at once: a loop of 1000 new connections a
+// second, so that each change of the ECMP set finds connections in
+// flight, and flipConns keep-alive connections sending back to back,
+// which each change of the set finds mid-connection. With the router
+// pinning connections to their edge (the lab's default), no request
+// fails and every keep-alive connection lasts the whole run. Without
+// (plain Linux hash-threshold ECMP), the router itself moves connections
+// to an edge that resets them: keep-alive connections have to be opened
+// again, and each failed loop request started just before a change of
+// the ECMP set, so that none is the node's doing.
+func TestE2EDrainFlips(t *testing.T) {
+	const (
+		flipCycles = 3
+		flipConns  = 8
+		loadFor    = 5 * time.Second
+	)
+	c := newCluster(t, fastHealth, 5*time.Millisecond)
+	url := "http://" + c.VIP + "/obj/1024"
+	for _, pinned := range []bool{true, false} {
+		name := "pinned"
+		if !pinned {
+			name = "rehashing"
+		}
+		t.Run(name, func(t *testing.T) {
+			if err := c.PinFlows(pinned); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.PinFlows(true) })
+			c.waitAll(t)
+			t0 := time.Now()
+			lp, err := c.StartLoop(url, 1000, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type loadOut struct {
+				r   *lab.LoadResult
+				err error
+			}
+			done := make(chan loadOut, 1)
+			go func() {
+				r, err := c.Load(url, flipConns, loadFor, 5_000_000)
+				done <- loadOut{r, err}
+			}()
+			time.Sleep(300 * time.Millisecond)
+			flips := 0
+			for ; flips < flipCycles && time.Since(t0) < loadFor-2*time.Second; flips++ {
+				if r, err := c.admin(1, "POST", "/drain"); err != nil || r.Status/100 != 2 {
+					t.Fatalf("POST /drain: %+v, %v", r, err)
+				}
+				if _, err := c.w.WaitGone(c.nh(1), time.Now(), routeGoneBound); err != nil {
+					t.Fatal(err)
+				}
+				if r, err := c.admin(1, "DELETE", "/drain"); err != nil || r.Status/100 != 2 {
+					t.Fatalf("DELETE /drain: %+v, %v", r, err)
+				}
+				if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(300 * time.Millisecond)
+			}
+			lo := <-done
+			r, err := lp.Stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lo.err != nil {
+				t.Fatal(lo.err)
+			}
+			ld := lo.r
+			var changes []lab.RouteEvent
+			for _, e := range c.w.Events() {
+				if e.Source == lab.SourceKernel && e.Time.After(t0) {
+					changes = append(changes, e)
+				}
+			}
+			t.Logf("%d flips, %d changes of the ECMP set; loop: %d requests (%v), %d failed; keep-alive: %d requests (%v) on %d connections, %d opened, %d failed %v",
+				flips, len(changes), r.Sent, r.Via, r.Failed, ld.Requests, ld.Via, ld.Conns, ld.Dials, ld.Failed, ld.Errors)
+			if flips == 0 || len(changes) < 2*flips {
+				t.Fatalf("%d flips, %d changes of the ECMP set: nothing to measure", flips, len(changes))
+			}
+			if r.Via["edge1"] == 0 || ld.Via["edge1"] == 0 {
+				t.Errorf("edge 1 served no loop (%v) or keep-alive (%v) request", r.Via, ld.Via)
+			}
+			if pinned {
+				if r.Failed != 0 {
+					t.Errorf("loop: %s", failures(r))
+				}
+				if ld.Failed != 0 || ld.Dials != ld.Conns {
+					t.Errorf("keep-alive: %d failed %v; %d connections opened for %d", ld.Failed, ld.Errors, ld.Dials, ld.Conns)
+				}
+				return
+			}
+			// Each change moves about half of the connections: that none
+			// of flipConns is moved by 2×flips changes is a chance of
+			// under 1e-4.
+			if ld.Dials <= ld.Conns {
+				t.Errorf("rehashing: all %d keep-alive connections survived %d changes of the ECMP set: is the router still pinning?", ld.Conns, len(changes))
+			}
+			if r.Failed != len(r.Failures) {
+				t.Fatalf("%d failures, %d recorded", r.Failed, len(r.Failures))
+			}
+			// A request started after the poll that saw a change cannot
+			// have been moved by it; 20ms covers the two processes'
+			// clock reads, 100ms before the change the longest request.
+			for _, f := range r.Failures {
+				moved := false
+				for _, e := range changes {
+					if !f.Time.Before(e.Prev.Add(-100*time.Millisecond)) && !f.Time.After(e.Time.Add(20*time.Millisecond)) {
+						moved = true
+					}
+				}
+				if !moved || f.Kind != "reset" {
+					t.Errorf("failure not explained by a change of the ECMP set: %s %s %s", f.Time.Format("15:04:05.000"), f.Kind, f.Error)
+				}
+			}
+		})
+	}
+}
+
 // (e) Abrupt HTTP fault under the client loop: how many requests fail
 // before the route is gone (reported, not asserted).
 func TestE2EAbruptFault(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -47,6 +48,7 @@ func cmdLoad(args []string) int {
 	res := &netlab.LoadResult{URL: *url, Conns: *conns, Errors: map[string]int{}, Via: map[string]int{}}
 	var (
 		issued atomic.Int64
+		dials  atomic.Int64
 		mu     sync.Mutex
 		lat    []float64
 		wg     sync.WaitGroup
@@ -56,7 +58,13 @@ func cmdLoad(args []string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &http.Client{Transport: newTransport(*timeout, true), Timeout: *timeout}
+			tr := newTransport(*timeout, true)
+			dial := tr.DialContext
+			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dials.Add(1)
+				return dial(ctx, network, addr)
+			}
+			c := &http.Client{Transport: tr, Timeout: *timeout}
 			defer c.CloseIdleConnections()
 			var (
 				ok, failed int
@@ -96,6 +104,7 @@ func cmdLoad(args []string) int {
 	wg.Wait()
 	res.End = time.Now()
 	res.Requests = res.OK + res.Failed
+	res.Dials = int(dials.Load())
 	switch {
 	case issued.Load() > int64(*max):
 		res.Stopped = "max"

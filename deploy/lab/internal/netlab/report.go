@@ -72,8 +72,11 @@ type LoopResult struct {
 // LoadResult is what `labtool load` prints: keep-alive connections, each
 // sending requests back to back.
 type LoadResult struct {
-	URL      string         `json:"url"`
-	Conns    int            `json:"conns"`
+	URL   string `json:"url"`
+	Conns int    `json:"conns"`
+	// Dials counts the connections opened: Conns when every keep-alive
+	// connection lasted the whole run.
+	Dials    int            `json:"dials"`
 	Start    time.Time      `json:"start"`
 	End      time.Time      `json:"end"`
 	Requests int            `json:"requests"`

@@ -67,8 +67,17 @@ func (t *Topology) Create(ctx context.Context, run Run) error {
 	}
 	link("origin", t.Origin, RouterID+"/30")
 	link("client", t.Client, "203.0.113.5/30")
+	// Flow pinning (see PinScript): a marked connection is routed by its
+	// edge's own table, which holds nothing but the VIP via that edge.
+	for _, e := range t.Edges {
+		fmt.Fprintf(&rb, "route add %s via %s dev %s table %d\n", VIPPrefix, e.Addr, e.RouterIface, pinTable(e))
+		fmt.Fprintf(&rb, "rule add fwmark %d table %d pref %d\n", e.Index, pinTable(e), pinTable(e))
+	}
 	if err := batch(ctx, run, t.Router, rb.String()); err != nil {
 		return err
+	}
+	if _, err := run(ctx, t.PinScript(true), "ip", "netns", "exec", t.Router, "nft", "-f", "-"); err != nil {
+		return fmt.Errorf("netlab: %w", err)
 	}
 	leaf := func(ns, addr, gw string, vip bool) error {
 		var b strings.Builder
@@ -103,6 +112,45 @@ func batch(ctx context.Context, run Run, ns, cmds string) error {
 		return fmt.Errorf("netlab: in %s: %w", ns, err)
 	}
 	return nil
+}
+
+// NFTPinTable is the nftables table (family ip) of the router's flow
+// pinning.
+const NFTPinTable = "edgecdn_lab_pin"
+
+// pinTable is the routing table (and rule preference) that carries edge
+// e's pinned connections.
+func pinTable(e Edge) int { return 100 + e.Index }
+
+// PinScript returns the nft script that turns the router's flow pinning
+// on or off. With it on, the router behaves like a stateful L4 balancer in
+// front of the ECMP route: the first packet of a connection to the VIP
+// takes the ECMP route (the L4 hash), the edge it went to is kept as the
+// connection's conntrack mark, and every later packet of that connection
+// is marked and routed by that edge's table, whatever the ECMP set has
+// become since. Without it, Linux hashes every packet onto the ECMP set
+// of the moment (hash-threshold): each change of the set, an edge leaving
+// or coming back, moves about half of the connections in flight to
+// another edge, which has no socket for them and resets them. That is a
+// property of the router, not of the node; the drain tests measure the
+// node with pinning on (TestE2EDrainFlips shows both).
+func (t *Topology) PinScript(on bool) string {
+	var b strings.Builder
+	b.WriteString("table ip " + NFTPinTable + " {\n")
+	b.WriteString("\tchain pre {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t}\n")
+	b.WriteString("\tchain post {\n\t\ttype filter hook postrouting priority mangle; policy accept;\n\t}\n")
+	b.WriteString("}\n")
+	b.WriteString("flush table ip " + NFTPinTable + "\n")
+	if !on {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "add rule ip %s pre ip daddr %s ct mark != 0 meta mark set ct mark\n", NFTPinTable, VIP)
+	var m []string
+	for _, e := range t.Edges {
+		m = append(m, fmt.Sprintf("%q : %d", e.RouterIface, e.Index))
+	}
+	fmt.Fprintf(&b, "add rule ip %s post ip daddr %s ct state new ct mark set oifname map { %s }\n", NFTPinTable, VIP, strings.Join(m, ", "))
+	return b.String()
 }
 
 // NFTBase is the nftables script that creates the (empty) fault chains of
