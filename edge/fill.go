@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -509,6 +510,12 @@ func (h *handler) runFill(j *fillJob) {
 		f.Finish(nil, false, nil)
 		return
 	}
+	// The readers woken by the last Write have the whole body: let them
+	// send it before this goroutine compresses and stores it. Otherwise
+	// whatever the store wakes next (ristretto's goroutine) runs first
+	// and pushes them to the back of the run queue, a whole round of the
+	// busy connections later.
+	runtime.Gosched()
 	d, err := h.buildEntry(j, head, hdr, f.Body(), native)
 	if err != nil {
 		h.logger.Warn("response not stored", "key", j.primary, "err", err)
