@@ -81,8 +81,10 @@ type HTTPConfig struct {
 	// "arrival" (default, Linux) has the node's own epoll wake them in the
 	// order their data arrived; "runtime" leaves it to Go's network
 	// poller, which wakes each batch of ready connections newest first
-	// and so adds to tail latency under load. Elsewhere than Linux it is
-	// always "runtime". Read at start; a reload cannot change it.
+	// and so adds to tail latency under load. "arrival" also has plain-HTTP
+	// origin responses picked up between client requests (origin.ReadPoller).
+	// Elsewhere than Linux it is always "runtime". Read at start; a reload
+	// cannot change it.
 	ReadOrder string `yaml:"read_order"`
 	// ShutdownGrace is how long a stopping node lets requests in progress
 	// finish before closing their connections. Default 10s.

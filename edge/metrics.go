@@ -88,7 +88,7 @@ func newMetrics() *metrics {
 		}),
 		pollerFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edge_http_poller_failures_total",
-			Help: "Failures of the own connection poller (http.read_order: arrival): connections then wait in Go's poller, in its order; each logged.",
+			Help: "Failures of the own pollers (http.read_order: arrival), for client connections and origin reads: those then wait in Go's poller, in its order; each logged.",
 		}),
 		served: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_cache_served_bytes_total",

@@ -41,6 +41,7 @@ type Node struct {
 	reg       *prometheus.Registry
 	met       *metrics
 	originMet *origin.Metrics
+	originRP  *origin.ReadPoller // nil with http.read_order: runtime
 	regionMet *regionMetrics
 	dnsMet    *dnsserver.Metrics
 	bgpMet    *bgp.Metrics
@@ -119,6 +120,16 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.reg.MustRegister(n.met.collectors()...)
 	n.originMet = origin.NewMetrics()
 	n.reg.MustRegister(n.originMet)
+	if c.HTTP.ReadOrder == ReadOrderArrival {
+		n.originRP = origin.NewReadPoller(func(err error) {
+			n.met.pollerFails.Inc()
+			n.logger.Error("origin: read poller failed; origin responses wait in the Go poller", "err", err)
+		})
+		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "edge_origin_kicked_reads_total",
+			Help: "Origin responses handed to their fills between two client requests (origin read poller, http.read_order: arrival) rather than at the end of a scheduler round.",
+		}, func() float64 { return float64(n.originRP.Kicked()) }))
+	}
 	n.regionMet = newRegionMetrics()
 	n.reg.MustRegister(n.regionMet.collectors()...)
 	store, err := cache.New(c.Cache, cache.WithLogger(base), cache.WithRegisterer(n.reg), cache.WithClock(n.now))
@@ -212,7 +223,7 @@ func (n *Node) buildGeneration(c *Config, id uint64) (*generation, []*origin.Poo
 	var pools []*origin.Pool
 	for i := range c.Sites {
 		sc := c.Sites[i]
-		opts := []origin.Option{origin.WithLogger(n.base), origin.WithMetrics(n.originMet), origin.WithStateHook(n.poolHook)}
+		opts := []origin.Option{origin.WithLogger(n.base), origin.WithMetrics(n.originMet), origin.WithStateHook(n.poolHook), origin.WithReadPoller(n.originRP)}
 		for _, old := range n.pools {
 			if old.Site() == sc.Name {
 				opts = append(opts, origin.WithPrevious(old))
@@ -271,6 +282,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("edge: demo origin: %w", err)
 		}
 	}
+	if err := n.originRP.Start(); err != nil {
+		n.met.pollerFails.Inc()
+		n.logger.Error("origin: read poller did not start; origin responses wait in the Go poller", "err", err)
+	}
 	for _, p := range n.pools {
 		if err := p.Start(ctx); err != nil { // probes
 			return err
@@ -286,6 +301,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MaxURIBytes:       int(h.MaxURIBytes),
 		MaxConns:          h.MaxConnections,
 		RuntimeReadOrder:  h.ReadOrder == ReadOrderRuntime,
+		BeforeWait:        n.originRP.Kick,
 		OnPollerError: func(err error) {
 			n.met.pollerFails.Inc()
 			n.logger.Error("http: own poller failed; connections wait in the Go poller", "err", err)
@@ -436,6 +452,7 @@ func (n *Node) stopLocked(ctx context.Context) error {
 			n.logger.Warn("stopping origin pool", "err", err)
 		}
 	}
+	n.originRP.Close()
 	if n.demo != nil {
 		if err := n.demo.Stop(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("demo: %w", err))

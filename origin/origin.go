@@ -34,6 +34,7 @@ type Pool struct {
 	now     func() time.Time
 	rand    func() float64
 	prev    *Pool
+	rp      *ReadPoller
 
 	expectLo, expectHi int
 
@@ -63,6 +64,7 @@ type Origin struct {
 	cfg       Config
 	base      *url.URL
 	tr        *http.Transport
+	rp        *ReadPoller // nil: reads wait in the Go poller
 	probeHost string
 	seed      uint64 // rendezvous hashing: from the URL, the same on every node
 
@@ -124,6 +126,10 @@ func WithRand(r func() float64) Option { return func(p *Pool) { p.rand = r } }
 // same URL over from the pool this one replaces (a config reload), so a
 // reload neither forgets a down origin nor resets the ranking.
 func WithPrevious(prev *Pool) Option { return func(p *Pool) { p.prev = prev } }
+
+// WithReadPoller has the pool's plain-HTTP connections read through rp
+// (see ReadPoller); the caller starts and closes rp.
+func WithReadPoller(rp *ReadPoller) Option { return func(p *Pool) { p.rp = rp } }
 
 // NewPool validates the policy and origins of site (defaults filled in)
 // and builds their transports. It opens no connections; Start begins the
@@ -201,7 +207,7 @@ func flatten(err error) []error {
 
 func (p *Pool) newOrigin(i int, c Config) (*Origin, error) {
 	base, _ := parseBase(c.URL)
-	o := &Origin{name: c.URL, idx: i, cfg: c, base: base, seed: splitmix64(nameHash(c.URL))}
+	o := &Origin{name: c.URL, idx: i, cfg: c, base: base, seed: splitmix64(nameHash(c.URL)), rp: p.rp}
 	o.probeHost = p.policy.Probe.Host
 	if o.probeHost == "" {
 		o.probeHost = c.HostHeader
@@ -242,6 +248,9 @@ func (o *Origin) newTransport() (*http.Transport, error) {
 			o.opened.Add(1)
 			o.open.Add(1)
 			o.openedCtr.Inc()
+			if o.base.Scheme == "http" {
+				c = o.rp.wrap(c)
+			}
 			return &countedConn{Conn: c, o: o}, nil
 		},
 		TLSHandshakeTimeout:   o.cfg.TLSHandshakeTimeout,

@@ -68,6 +68,9 @@ func (c *conn) park(deadline time.Time) error {
 		}
 		c.timerAt = deadline
 	}
+	if c.s.BeforeWait != nil {
+		c.s.BeforeWait()
+	}
 	<-c.wake
 	if !c.fired.Load() {
 		return nil

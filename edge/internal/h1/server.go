@@ -76,6 +76,10 @@ type Server struct {
 	// be started or stops with an error; the connections concerned then
 	// read through the Go poller.
 	OnPollerError func(err error)
+	// BeforeWait, if set, runs when a connection (own poller only) is about
+	// to wait for input: the node has it hand ready origin responses to
+	// their fills (origin.ReadPoller.Kick). It must not block.
+	BeforeWait func()
 
 	// OnReject, if set, is called with a Reason… constant for every request
 	// refused before the handler (and for header timeouts).
