@@ -322,7 +322,8 @@ func (p *Pool) Start(ctx context.Context) error {
 }
 
 // Stop ends the probes (a probe in flight is cancelled) and releases idle
-// connections; requests in flight finish on their own. It waits for the
+// connections, also those a cancelled dial still delivers afterwards;
+// requests in flight finish on their own. It waits for the
 // probe goroutines until ctx ends. Calling it twice is harmless.
 func (p *Pool) Stop(ctx context.Context) error {
 	p.startMu.Lock()
@@ -342,6 +343,14 @@ func (p *Pool) Stop(ctx context.Context) error {
 	}
 	for _, o := range p.origins {
 		o.tr.CloseIdleConnections()
+		// A dial in flight when its request was cancelled completes in
+		// the background and parks its connection in the idle pool (seen
+		// with HTTP/2 probes of TLS origins): close such connections as
+		// they land, up to the longest such a dial can take. Timers, not
+		// goroutines, until they fire.
+		for _, d := range [...]time.Duration{50 * time.Millisecond, 500 * time.Millisecond, o.cfg.ConnectTimeout + o.cfg.TLSHandshakeTimeout} {
+			time.AfterFunc(d, o.tr.CloseIdleConnections)
+		}
 	}
 	p.met.untrack(p)
 	return err
