@@ -112,7 +112,11 @@ func (p *ReadPoller) Close() {
 	if !p.running.Load() {
 		return
 	}
+	// Under kmu: a Kick in progress must not epoll_wait on a descriptor
+	// number that closing frees for reuse.
+	p.kmu.Lock()
 	p.f.Close()
+	p.kmu.Unlock()
 	<-p.done
 	p.mu.Lock()
 	for _, c := range p.conns {
@@ -130,6 +134,10 @@ func (p *ReadPoller) Kick() {
 	now := int64(time.Since(p.base))
 	l := p.last.Load()
 	if now-l < int64(KickInterval) || !p.last.CompareAndSwap(l, now) || !p.kmu.TryLock() {
+		return
+	}
+	if p.dead.Load() {
+		p.kmu.Unlock()
 		return
 	}
 	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.efd), uintptr(unsafe.Pointer(&p.kev[0])), uintptr(len(p.kev)), 0, 0, 0)
