@@ -121,10 +121,7 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.originMet = origin.NewMetrics()
 	n.reg.MustRegister(n.originMet)
 	if c.HTTP.ReadOrder == ReadOrderArrival {
-		n.originRP = origin.NewReadPoller(func(err error) {
-			n.met.pollerFails.Inc()
-			n.logger.Error("origin: read poller failed; origin responses wait in the Go poller", "err", err)
-		})
+		n.originRP = origin.NewReadPoller(n.originPollerFailed)
 		n.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "edge_origin_kicked_reads_total",
 			Help: "Origin responses handed to their fills between two client requests (origin read poller, http.read_order: arrival) rather than at the end of a scheduler round.",
@@ -184,6 +181,13 @@ func New(cfg *Config, opts ...Option) (*Node, error) {
 	n.hc = newHealthChecker(n, &c, hm, n.speaker)
 	n.met.configGen.Set(1)
 	return n, nil
+}
+
+// originPollerFailed counts and logs an origin read poller that could not
+// start or stopped; origin reads then wait in the Go poller.
+func (n *Node) originPollerFailed(err error) {
+	n.met.pollerFails.Inc()
+	n.logger.Error("origin: read poller failed; origin responses wait in the Go poller", "err", err)
 }
 
 // regionNames are the configured client regions (none without geodata).
@@ -283,8 +287,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	if err := n.originRP.Start(); err != nil {
-		n.met.pollerFails.Inc()
-		n.logger.Error("origin: read poller did not start; origin responses wait in the Go poller", "err", err)
+		n.originPollerFailed(err)
 	}
 	for _, p := range n.pools {
 		if err := p.Start(ctx); err != nil { // probes

@@ -118,6 +118,11 @@ func (p *ReadPoller) Close() {
 	p.f.Close()
 	p.kmu.Unlock()
 	<-p.done
+	p.pokeAll()
+}
+
+// pokeAll wakes every registered reader (to see that the poller is gone).
+func (p *ReadPoller) pokeAll() {
 	p.mu.Lock()
 	for _, c := range p.conns {
 		c.poke()
@@ -173,11 +178,7 @@ func (p *ReadPoller) run() {
 	}
 	stop := func(err error) {
 		p.dead.Store(true)
-		p.mu.Lock()
-		for _, c := range p.conns {
-			c.poke()
-		}
-		p.mu.Unlock()
+		p.pokeAll()
 		if err != nil && p.onErr != nil {
 			p.onErr(err)
 		}
@@ -316,7 +317,7 @@ func (c *pollConn) Read(b []byte) (int, error) {
 		c.rp = nil
 		if err != nil {
 			c.answered()
-			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+			return 0, c.opErr(err)
 		}
 		switch {
 		case c.rerr == 0:
@@ -327,15 +328,20 @@ func (c *pollConn) Read(b []byte) (int, error) {
 			return c.rn, nil
 		case c.rerr != unix.EAGAIN:
 			c.answered()
-			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+			return 0, c.opErr(os.NewSyscallError("read", c.rerr))
 		}
 		select {
 		case <-c.wakec:
 		case <-c.closed:
 			c.answered()
-			return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
+			return 0, c.opErr(net.ErrClosed)
 		}
 	}
+}
+
+// opErr wraps a read failure the way net.Conn's Read reports one.
+func (c *pollConn) opErr(err error) error {
+	return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 func (c *pollConn) Close() error {

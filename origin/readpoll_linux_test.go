@@ -14,29 +14,38 @@ import (
 	"time"
 )
 
-// A wrapped conn parked for input is woken by Kick alone (no dispatcher),
-// and Kick counts it.
-func TestReadPollerKickWakesReader(t *testing.T) {
+// tcpPair returns both ends of a loopback TCP connection; the server end
+// is closed when the test ends.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		client.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
+}
+
+// A wrapped conn parked for input is woken by Kick alone (no dispatcher),
+// and Kick counts it.
+func TestReadPollerKickWakesReader(t *testing.T) {
 	rp := NewReadPoller(nil)
 	rp.noDispatch = true
 	if err := rp.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer rp.Close()
-	nc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	nc, srv := tcpPair(t)
 	c := rp.wrap(nc)
 	if _, ok := c.(*pollConn); !ok {
 		t.Fatalf("wrap returned %T", c)
@@ -97,24 +106,12 @@ func TestReadPollerKickWakesReader(t *testing.T) {
 // poller sends parked readers to the Go poller, where they still get
 // their data.
 func TestReadPollerClose(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	rp := NewReadPoller(nil)
 	if err := rp.Start(); err != nil {
 		t.Fatal(err)
 	}
 	dial := func() (net.Conn, net.Conn) {
-		nc, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc, srv := tcpPair(t)
 		return rp.wrap(nc), srv
 	}
 	read := func(c net.Conn) chan error {
@@ -125,8 +122,7 @@ func TestReadPollerClose(t *testing.T) {
 		}()
 		return ch
 	}
-	c1, s1 := dial()
-	defer s1.Close()
+	c1, _ := dial()
 	r1 := read(c1)
 	time.Sleep(20 * time.Millisecond)
 	c1.Close()
@@ -140,7 +136,6 @@ func TestReadPollerClose(t *testing.T) {
 	}
 
 	c2, s2 := dial()
-	defer s2.Close()
 	defer c2.Close()
 	r2 := read(c2)
 	time.Sleep(20 * time.Millisecond)
