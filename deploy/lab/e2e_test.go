@@ -525,10 +525,14 @@ func TestE2EDrain(t *testing.T) {
 // moves connections to an edge that resets them; each failed loop request
 // must have started just before a change of the ECMP set, so that none is
 // the node's doing. Reopened keep-alive connections are reported.
+//
+// The router's hash decides which edge each keep-alive connection opens
+// on, so flipConns is large enough that some land on edge 1: with 8, none
+// did in about 1 run in 25 ((2/3)^8); with 24 that is (2/3)^24, 6e-5.
 func TestE2EDrainFlips(t *testing.T) {
 	const (
 		flipCycles = 3
-		flipConns  = 8
+		flipConns  = 24
 		loadFor    = 5 * time.Second
 	)
 	c := newCluster(t, fastHealth, 5*time.Millisecond)
