@@ -16,7 +16,7 @@ const KickInterval = 50 * time.Microsecond
 // NewReadPoller returns a poller that does nothing.
 func NewReadPoller(onErr func(error)) *ReadPoller { return &ReadPoller{} }
 
-func (p *ReadPoller) Start()                   {}
+func (p *ReadPoller) Start() error             { return nil }
 func (p *ReadPoller) Close()                   {}
 func (p *ReadPoller) Kick()                    {}
 func (p *ReadPoller) Kicked() int64            { return 0 }
