@@ -145,10 +145,9 @@ func (p *ReadPoller) Kick() {
 		p.kmu.Unlock()
 		return
 	}
-	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.efd), uintptr(unsafe.Pointer(&p.kev[0])), uintptr(len(p.kev)), 0, 0, 0)
-	if e == 0 && r > 0 {
-		p.kicked.Add(int64(r))
-		p.wake(p.kev[:r])
+	if n, e := epollPoll(uintptr(p.efd), p.kev); e == 0 && n > 0 {
+		p.kicked.Add(int64(n))
+		p.wake(p.kev[:n])
 	}
 	p.kmu.Unlock()
 }
@@ -164,17 +163,8 @@ func (p *ReadPoller) Kicked() int64 {
 func (p *ReadPoller) run() {
 	defer close(p.done)
 	waitFn := func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&p.ev[0])), uintptr(len(p.ev)), 0, 0, 0)
-			if e == unix.EINTR {
-				continue
-			}
-			p.n, p.werr = int(r), e
-			if e != 0 {
-				p.n = 0
-			}
-			return p.n != 0 || e != 0
-		}
+		p.n, p.werr = epollPoll(fd, p.ev)
+		return p.n != 0 || p.werr != 0
 	}
 	stop := func(err error) {
 		p.dead.Store(true)
@@ -196,6 +186,22 @@ func (p *ReadPoller) run() {
 			return
 		}
 		p.wake(p.ev[:p.n])
+	}
+}
+
+// epollPoll takes the ready events of epoll instance fd into evs without
+// waiting (a raw epoll_pwait with timeout 0, retried on EINTR); n is 0
+// when e is set.
+func epollPoll(fd uintptr, evs []unix.EpollEvent) (n int, e unix.Errno) {
+	for {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(r), 0
 	}
 }
 
