@@ -25,9 +25,11 @@
 // shared (private, uncacheable) goes to the leader alone and the key is
 // remembered as hit-for-pass (MarkPass), so later requests go to the origin
 // at once instead of queueing; the node marks responses too large to store
-// the same way (and then forwards a Range to the origin). A fill that finished is still found by Begin until
-// ristretto has applied its Set, so a request arriving in that gap does not
-// fetch again.
+// the same way (and then forwards a Range to the origin). The producer
+// calls EndBody once the body is complete: readers end their answers
+// there, without waiting for it to be compressed and stored (Finish). A
+// fill that finished is still found by Begin until ristretto has applied
+// its Set, so a request arriving in that gap does not fetch again.
 //
 // # Purges
 //

@@ -49,6 +49,7 @@ type Fill struct {
 	base     int64
 	windowed bool
 	readers  []*FillReader
+	bodyEnd  bool // EndBody: the body is complete
 	done     bool
 	doneAt   time.Time
 	err      error
@@ -376,6 +377,23 @@ func (f *Fill) Write(ctx context.Context, p []byte) error {
 	return nil
 }
 
+// EndBody says the body is complete: readers that have taken all of it
+// get io.EOF now, before the producer stores it and calls Finish.
+func (f *Fill) EndBody() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bodyEnd = true
+	f.broadcast()
+}
+
+// BodyEnded reports whether EndBody was called, and the body's length
+// so far (all of it once ended).
+func (f *Fill) BodyEnded() (bool, int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bodyEnd, f.base + int64(len(f.data))
+}
+
 // Body returns the whole body of a fill that is not windowed (the bytes
 // must not be modified).
 func (f *Fill) Body() []byte {
@@ -507,7 +525,8 @@ func (r *FillReader) Head(ctx context.Context) (*FillHead, error) {
 }
 
 // Next returns the next body bytes, waiting for them; io.EOF after the
-// last. The slice must not be modified and stays valid after the fill ends.
+// last, once the producer called EndBody or Finish. The slice must not be
+// modified and stays valid after the fill ends.
 func (r *FillReader) Next(ctx context.Context) ([]byte, error) {
 	f := r.f
 	f.mu.Lock()
@@ -521,6 +540,10 @@ func (r *FillReader) Next(ctx context.Context) ([]byte, error) {
 				f.broadcast() // the producer may be waiting for room
 			}
 			return chunk, nil
+		}
+		if f.bodyEnd {
+			// Complete: what Finish reports later is about storing it.
+			return nil, io.EOF
 		}
 		if f.done {
 			if f.err != nil {

@@ -314,6 +314,55 @@ func TestFillStreamsToReaders(t *testing.T) {
 	}
 }
 
+// EndBody ends the readers' bodies before Finish; without it a reader
+// waits for Finish and gets its error.
+func TestFillEndBodyBeforeFinish(t *testing.T) {
+	s := newStore(t, Config{})
+	ctx := context.Background()
+	readAll := func(r *FillReader) ([]byte, error) {
+		var b []byte
+		for {
+			chunk, err := r.Next(ctx)
+			if err != nil {
+				return b, err
+			}
+			b = append(b, chunk...)
+		}
+	}
+
+	f, _ := s.Begin("http://a.example/end", true)
+	r, _ := f.NewReader()
+	f.SetHead(&FillHead{Status: 200, ContentLength: -1, Shareable: true})
+	f.Write(ctx, []byte("body"))
+	f.EndBody()
+	if b, err := readAll(r); err != io.EOF || string(b) != "body" {
+		t.Fatalf("after EndBody, before Finish: %q, %v; want body and EOF", b, err)
+	}
+	if f.Done() {
+		t.Fatal("done before Finish")
+	}
+	// What Finish reports later is about storing, not about the body.
+	f.Finish(nil, false, errors.New("store failed"))
+	r2, ok := f.NewReader()
+	if ok {
+		if b, err := readAll(r2); err != io.EOF || string(b) != "body" {
+			t.Fatalf("reader after Finish: %q, %v", b, err)
+		}
+	}
+
+	g, _ := s.Begin("http://a.example/cut", true)
+	rg, _ := g.NewReader()
+	g.SetHead(&FillHead{Status: 200, ContentLength: 10, Shareable: true})
+	g.Write(ctx, []byte("bo"))
+	errCut := errors.New("origin went away")
+	done := make(chan error, 1)
+	go func() { _, err := readAll(rg); done <- err }()
+	g.Finish(nil, false, errCut)
+	if err := <-done; err != errCut {
+		t.Fatalf("a body cut short: %v, want %v", err, errCut)
+	}
+}
+
 func TestWindowedFillBackpressureAndAbort(t *testing.T) {
 	s := newStore(t, Config{})
 	f := s.NewPrivateFill("http://a.example/big")

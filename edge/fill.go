@@ -62,6 +62,12 @@ func (x *exchange) fetch(fullKey string, stale *cache.Entry, kind fwdKind) {
 	} else {
 		f, leader = h.store.Begin(fullKey, stale == nil)
 		if !leader {
+			if ended, size := f.BodyEnded(); ended && size <= waitEncodeMax {
+				// The fill has its whole body and is compressing and
+				// storing it (its first client may have moved on to its
+				// next request already): answer from what it stores.
+				f.Wait(h.fillCtx)
+			}
 			if x.serveFinished(f) {
 				return
 			}
@@ -294,12 +300,20 @@ func (x *exchange) stream(head *cache.FillHead, rd *cache.FillReader, result int
 			_, err = io.Copy(flushWriter{w}, dec)
 		}
 	} else {
-		for {
+		// The answer ends with the body, not with the fill: the fill
+		// compresses and stores the body after yielding to its readers,
+		// a whole round of the run queue later on a busy node, and the
+		// connection should not wait for that to take its next request.
+		// With a known length it stops after the last byte; otherwise at
+		// the io.EOF that EndBody gives.
+		var sent int64
+		for cl < 0 || sent < cl {
 			var chunk []byte
 			chunk, err = rd.Next(ctx)
 			if err != nil {
 				break
 			}
+			sent += int64(len(chunk))
 			if _, err = w.Write(chunk); err != nil {
 				break
 			}
@@ -376,6 +390,10 @@ func (x *exchange) backgroundRefresh(fullKey string, stale *cache.Entry) {
 }
 
 var errFillPanic = errors.New("edge: fill failed (internal error)")
+
+// testHookBeforeStore, when set (tests only, before a node starts), runs
+// in a fill that has its whole body, before it is encoded and stored.
+var testHookBeforeStore func(key string)
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -467,14 +485,39 @@ func (h *handler) runFill(j *fillJob) {
 	if len(a.VaryNames) > 0 {
 		head.VaryKey = cache.SecondaryKey(a.VaryNames, j.req.Header)
 	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	// A body that fits one copy buffer is read before the head is
+	// published: reaching its end hands the origin connection back to
+	// net/http's read loop (and waits for it), and each hand-off readies
+	// a goroutine that takes the run queue's next slot. Readers woken by
+	// the head before that would lose the slot and wait behind every busy
+	// client connection; woken after it, by the head and the body
+	// together, they run next.
+	var early []byte
+	if resp.ContentLength > 0 && resp.ContentLength <= int64(len(*bp)) {
+		n, rerr := io.ReadFull(resp.Body, (*bp)[:resp.ContentLength])
+		if rerr != nil {
+			if rerr == io.EOF {
+				rerr = io.ErrUnexpectedEOF
+			}
+			f.Finish(nil, false, rerr)
+			return
+		}
+		early = (*bp)[:n]
+	}
 	f.SetHead(head)
 	if !storable {
 		f.Windowed()
 	}
-
-	bp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bp)
 	var size int64
+	if len(early) > 0 {
+		size = int64(len(early))
+		if werr := f.Write(h.fillCtx, early); werr != nil {
+			f.Finish(nil, false, werr)
+			return
+		}
+	}
 	for {
 		n, rerr := resp.Body.Read(*bp)
 		if n > 0 {
@@ -501,6 +544,9 @@ func (h *handler) runFill(j *fillJob) {
 		f.Finish(nil, false, io.ErrUnexpectedEOF)
 		return
 	}
+	// Readers can end their answers (and their connections take the next
+	// request) without waiting for the body to be compressed and stored.
+	f.EndBody()
 	if !storable {
 		// Too large to store is remembered like the uncacheable answers:
 		// later requests go straight to the origin, Range included.
@@ -516,6 +562,9 @@ func (h *handler) runFill(j *fillJob) {
 	// and pushes them to the back of the run queue, a whole round of the
 	// busy connections later.
 	runtime.Gosched()
+	if testHookBeforeStore != nil {
+		testHookBeforeStore(j.primary)
+	}
 	d, err := h.buildEntry(j, head, hdr, f.Body(), native)
 	if err != nil {
 		h.logger.Warn("response not stored", "key", j.primary, "err", err)

@@ -1,16 +1,21 @@
 package edge_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgecdn/edgecdn/edge"
 	"github.com/edgecdn/edgecdn/edge/edgetest"
 	"github.com/edgecdn/edgecdn/origin/origintest"
 )
@@ -76,6 +81,97 @@ func TestMissThenHit(t *testing.T) {
 	}
 	if got := o.Hits("/a"); got != 1 {
 		t.Errorf("origin saw %d requests, want 1", got)
+	}
+}
+
+// A miss is answered, and its connection goes on to its next request, as
+// soon as the body is sent: not once the fill has compressed and stored it.
+// The fill is held before it stores; the next request on the same
+// kept-alive connection must be answered meanwhile, for a body of known
+// length and for a chunked one.
+func TestMissDoesNotWaitForStore(t *testing.T) {
+	body := text(4096)
+	type holdT struct {
+		path    string
+		release chan struct{}
+	}
+	var hold atomic.Pointer[holdT]
+	held := make(chan string, 1)
+	edge.SetTestHookBeforeStore(func(key string) {
+		if h := hold.Load(); h != nil && strings.Contains(key, h.path) {
+			held <- key
+			<-h.release
+		}
+	})
+	t.Cleanup(func() { edge.SetTestHookBeforeStore(nil) })
+	o := origintest.New(t)
+	known := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		serveText(body, "public, max-age=60")(w, r)
+	}
+	o.Handle("/known", known)
+	o.Handle("/chunked", serveText(body, "public, max-age=60")) // 4 KiB: more than net/http buffers before chunking
+	o.Handle("/next", known)
+	n := edgetest.Start(t, rvConfig(o.URL))
+
+	for _, path := range []string{"/known", "/chunked"} {
+		t.Run(path[1:], func(t *testing.T) {
+			h := &holdT{path: path, release: make(chan struct{})}
+			var once sync.Once
+			unblock := func() { once.Do(func() { hold.Store(nil); close(h.release) }) }
+			hold.Store(h)
+			defer unblock() // before the node stops: its fill must end
+
+			c, err := net.Dial("tcp", rvAddr(n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i, p := range []string{path, "/next?" + path[1:]} {
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err := io.WriteString(c, "GET "+p+" HTTP/1.1\r\nHost: "+rvAddr(n)+"\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+				if err != nil {
+					t.Fatalf("%s on one connection, the fill of %s held before storing: %v", p, path, err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				if err != nil || !bytes.Equal(got, body) {
+					t.Fatalf("%s, the fill of %s held before storing: %d bytes, %v", p, path, len(got), err)
+				}
+				if cs := resp.Header.Get("Cache-Status"); !strings.Contains(cs, "fwd=uri-miss") {
+					t.Errorf("%s: Cache-Status %q, want a miss", p, cs)
+				}
+				if i == 0 {
+					select {
+					case key := <-held:
+						if !strings.Contains(key, path) {
+							t.Fatalf("held the fill of %q, want %s", key, path)
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatal("the fill never reached its store step")
+					}
+				}
+			}
+			unblock()
+			// Stored: a hit, and one origin fetch.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				r := n.Get(t, path)
+				if strings.Contains(r.CacheStatus(), "; hit") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no hit after the fill was released: Cache-Status %q", r.CacheStatus())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if got := o.Hits(path); got != 1 {
+				t.Errorf("origin saw %d requests, want 1", got)
+			}
+		})
 	}
 }
 
