@@ -1,6 +1,11 @@
 package edge
 
 // SetTestHookBeforeStore sets the hook a fill runs once it has its whole
-// body, before it encodes and stores it; tests set it before starting a
-// node and reset it (nil) after the node stopped.
-func SetTestHookBeforeStore(f func(key string)) { testHookBeforeStore = f }
+// body, before it encodes and stores it; nil removes it.
+func SetTestHookBeforeStore(f func(key string)) {
+	if f == nil {
+		testHookBeforeStore.Store(nil)
+		return
+	}
+	testHookBeforeStore.Store(&f)
+}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -391,9 +392,10 @@ func (x *exchange) backgroundRefresh(fullKey string, stale *cache.Entry) {
 
 var errFillPanic = errors.New("edge: fill failed (internal error)")
 
-// testHookBeforeStore, when set (tests only, before a node starts), runs
-// in a fill that has its whole body, before it is encoded and stored.
-var testHookBeforeStore func(key string)
+// testHookBeforeStore, when set (tests only), runs in a fill that has its
+// whole body, before it is encoded and stored. Atomic: a test may set it
+// while goroutines of other tests' nodes run fills.
+var testHookBeforeStore atomic.Pointer[func(key string)]
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
@@ -562,8 +564,8 @@ func (h *handler) runFill(j *fillJob) {
 	// and pushes them to the back of the run queue, a whole round of the
 	// busy connections later.
 	runtime.Gosched()
-	if testHookBeforeStore != nil {
-		testHookBeforeStore(j.primary)
+	if hook := testHookBeforeStore.Load(); hook != nil {
+		(*hook)(j.primary)
 	}
 	d, err := h.buildEntry(j, head, hdr, f.Body(), native)
 	if err != nil {
