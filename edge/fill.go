@@ -301,20 +301,15 @@ func (x *exchange) stream(head *cache.FillHead, rd *cache.FillReader, result int
 			_, err = io.Copy(flushWriter{w}, dec)
 		}
 	} else {
-		// The answer ends with the body, not with the fill: the fill
-		// compresses and stores the body after yielding to its readers,
-		// a whole round of the run queue later on a busy node, and the
-		// connection should not wait for that to take its next request.
-		// With a known length it stops after the last byte; otherwise at
-		// the io.EOF that EndBody gives.
-		var sent int64
-		for cl < 0 || sent < cl {
+		// Next ends at the body's end (EndBody), not at the fill's: the
+		// connection does not wait for the body to be compressed and
+		// stored before it takes its next request.
+		for {
 			var chunk []byte
 			chunk, err = rd.Next(ctx)
 			if err != nil {
 				break
 			}
-			sent += int64(len(chunk))
 			if _, err = w.Write(chunk); err != nil {
 				break
 			}
