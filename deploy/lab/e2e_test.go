@@ -101,6 +101,51 @@ type cluster struct {
 	extra string
 	procs map[int]*lab.Proc
 	w     *lab.RouteWatch
+	fails *failLog
+}
+
+// failLog keeps a test's failure messages to repeat them after the lab's
+// process logs, which a failed test prints in its cleanup: CI shows the
+// tail of the output, and without the repeat the message itself was
+// scrolled out of it.
+type failLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+// repeat logs the kept messages; it is registered before the lab's own
+// cleanups, so it runs after them.
+func (f *failLog) repeat(t *testing.T) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t.Failed() && len(f.msgs) > 0 {
+		t.Logf("failures (repeated after the logs):\n  %s", strings.Join(f.msgs, "\n  "))
+	}
+}
+
+func (f *failLog) add(t *testing.T, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, t.Name()+": "+msg)
+}
+
+func (c *cluster) errorf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	c.fails.add(t, msg)
+	t.Error(msg)
+}
+
+func (c *cluster) fatalf(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	c.fails.add(t, msg)
+	t.Fatal(msg)
+}
+
+func (c *cluster) fatal(t *testing.T, args ...any) {
+	t.Helper()
+	c.fatalf(t, "%s", fmt.Sprint(args...))
 }
 
 // newCluster builds a lab, starts the node in every edge with the extra
@@ -120,12 +165,14 @@ func newCluster(t *testing.T, extra string, poll time.Duration) *cluster {
 func newIdleCluster(t *testing.T, extra string, poll time.Duration) *cluster {
 	t.Helper()
 	bin := edged(t)
+	fails := &failLog{}
+	t.Cleanup(func() { fails.repeat(t) })
 	l := lab.New(t, lab.Options{})
 	checkSupport(t, l, bin, extra)
-	c := &cluster{Lab: l, bin: bin, extra: extra, procs: map[int]*lab.Proc{}}
+	c := &cluster{Lab: l, bin: bin, extra: extra, procs: map[int]*lab.Proc{}, fails: fails}
 	w, err := l.WatchRoutes(l.VIPPrefix, poll)
 	if err != nil {
-		t.Fatal(err)
+		c.fatal(t, err)
 	}
 	t.Cleanup(w.Stop)
 	c.w = w
@@ -144,10 +191,10 @@ func (c *cluster) nh(i int) string { return c.Edge(i).Addr }
 func (c *cluster) waitAll(t *testing.T) {
 	t.Helper()
 	if err := c.WaitRoutes(c.VIPPrefix, c.Edges(), 30*time.Second); err != nil {
-		t.Fatal(err)
+		c.fatal(t, err)
 	}
 	if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
-		t.Fatal(err)
+		c.fatal(t, err)
 	}
 	// The route watch polls on its own: wait until it has seen every edge
 	// too, so that its "up" events are older than any trial's start.
@@ -160,7 +207,7 @@ func (c *cluster) waitAll(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the route watch never saw every edge")
+			c.fatal(t, "the route watch never saw every edge")
 		}
 	}
 }
@@ -268,12 +315,12 @@ func TestE2EAnnounce(t *testing.T) {
 		for i := 1; i <= c.Edges(); i++ {
 			e, err := c.w.WaitFor(lab.SourceBIRD, c.nh(i), true, t0, 30*time.Second)
 			if err != nil {
-				t.Fatalf("trial %d: %v", trial, err)
+				c.fatalf(t, "trial %d: %v", trial, err)
 			}
 			st.dur("node start → announced (BIRD has the route)", e.Time.Sub(t0))
 			k, err := c.w.WaitFor(lab.SourceKernel, c.nh(i), true, t0, 5*time.Second)
 			if err != nil {
-				t.Fatalf("trial %d: %v", trial, err)
+				c.fatalf(t, "trial %d: %v", trial, err)
 			}
 			if k.Time.After(last) {
 				last = k.Time
@@ -282,36 +329,36 @@ func TestE2EAnnounce(t *testing.T) {
 		st.dur("node start → kernel ECMP has all 3", last.Sub(t0))
 		hops, err := c.Routes(c.VIPPrefix)
 		if err != nil || len(hops) != 3 {
-			t.Fatalf("trial %d: BIRD next hops %v, %v", trial, hops, err)
+			c.fatalf(t, "trial %d: BIRD next hops %v, %v", trial, hops, err)
 		}
 		if kh, err := c.KernelNexthops(c.VIPPrefix); err != nil || len(kh) != 3 {
-			t.Fatalf("trial %d: kernel next hops %v, %v", trial, kh, err)
+			c.fatalf(t, "trial %d: kernel next hops %v, %v", trial, kh, err)
 		}
 		for i := 1; i <= c.Edges(); i++ {
 			s, err := c.status(i)
 			if err != nil {
-				t.Fatalf("trial %d: edge %d status: %v", trial, i, err)
+				c.fatalf(t, "trial %d: edge %d status: %v", trial, i, err)
 			}
 			if s.Health.State != "healthy" || s.BGP == nil || len(s.BGP.Peers) != 1 || !s.BGP.Peers[0].Up {
-				t.Errorf("trial %d: edge %d status: %+v", trial, i, s)
+				c.errorf(t, "trial %d: edge %d status: %+v", trial, i, s)
 			}
 		}
 		if trial == trials {
 			lp, err := c.StartLoop("http://"+c.VIP+"/obj/1024", 100, 2*time.Second)
 			if err != nil {
-				t.Fatal(err)
+				c.fatal(t, err)
 			}
 			r, err := lp.Wait()
 			if err != nil {
-				t.Fatal(err)
+				c.fatal(t, err)
 			}
 			t.Logf("client loop over the VIP: sent %d, ok %d, per edge %v, latency %+v", r.Sent, r.OK, r.Via, r.Latency)
 			if r.Failed != 0 {
-				t.Errorf("client loop failures: %v %+v", r.Errors, r.Failures)
+				c.errorf(t, "client loop failures: %v %+v", r.Errors, r.Failures)
 			}
 			for i := 1; i <= c.Edges(); i++ {
 				if r.Via[c.Edge(i).NodeID] == 0 {
-					t.Errorf("ECMP sent nothing to edge %d: %v", i, r.Via)
+					c.errorf(t, "ECMP sent nothing to edge %d: %v", i, r.Via)
 				}
 			}
 			break
@@ -322,7 +369,7 @@ func TestE2EAnnounce(t *testing.T) {
 			_ = c.procs[i].Wait(5 * time.Second)
 		}
 		if err := c.WaitRoutes(c.VIPPrefix, 0, 15*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 	}
 	st.log(t, "(a) announcement")
@@ -336,16 +383,16 @@ func faultTrials(t *testing.T, name string, fault func(c *cluster, i int, on boo
 		i := trial%c.Edges() + 1
 		nh := c.nh(i)
 		if err := fault(c, i, true); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		t0 := time.Now()
 		gone, err := c.w.WaitGone(nh, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "trial %d (edge %d): %v", trial+1, i, err)
 		}
 		k, err := c.w.WaitFor(lab.SourceKernel, nh, false, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "trial %d (edge %d): %v", trial+1, i, err)
 		}
 		st.dur(name+" → gone from BIRD", gone.Sub(t0))
 		st.dur(name+" → gone from kernel ECMP", k.Time.Sub(t0))
@@ -354,26 +401,26 @@ func faultTrials(t *testing.T, name string, fault func(c *cluster, i int, on boo
 		}
 		hops, _ := c.Routes(c.VIPPrefix)
 		if len(hops) != c.Edges()-1 {
-			t.Errorf("trial %d: BIRD next hops %v, want the other %d", trial+1, hops, c.Edges()-1)
+			c.errorf(t, "trial %d: BIRD next hops %v, want the other %d", trial+1, hops, c.Edges()-1)
 		}
 		if err := fault(c, i, false); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		t1 := time.Now()
 		back, err := c.w.WaitBack(nh, t1, fastHold+30*time.Second)
 		if err != nil {
-			t.Fatalf("trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "trial %d (edge %d): %v", trial+1, i, err)
 		}
 		st.dur("fault removed → back in BIRD", back.Sub(t1))
 		st.dur("time withdrawn", back.Sub(gone))
 		if back.Sub(t1) < fastHold-50*time.Millisecond {
-			t.Errorf("trial %d: edge %d back %s after the fault ended, before hold_time %s", trial+1, i, back.Sub(t1), fastHold)
+			c.errorf(t, "trial %d: edge %d back %s after the fault ended, before hold_time %s", trial+1, i, back.Sub(t1), fastHold)
 		}
 		if n := c.otherWithdrawals(i, t0); n != 0 {
-			t.Errorf("trial %d: other edges withdrawn %d times", trial+1, n)
+			c.errorf(t, "trial %d: other edges withdrawn %d times", trial+1, n)
 		}
 		if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 	}
 	st.log(t, fmt.Sprintf("(%s) hold_time %s, interval 100ms, rise 5, fall 3", name, fastHold))
@@ -395,7 +442,19 @@ func failures(r *lab.LoopResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d of %d failed %v:", r.Failed, r.Sent, r.Errors)
 	for _, f := range r.Failures {
-		fmt.Fprintf(&b, "\n  %s %s %s", f.Time.Format("15:04:05.000"), f.Kind, f.Error)
+		fmt.Fprintf(&b, "\n  %s (%.1f ms) %s %s", f.Time.Format("15:04:05.000"), f.DurationMS, f.Kind, f.Error)
+	}
+	return b.String()
+}
+
+// changeTimes formats route events as the span in which each happened.
+func changeTimes(evs []lab.RouteEvent) string {
+	var b strings.Builder
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s..%s %s up=%v", e.Prev.Format("15:04:05.000"), e.Time.Format("15:04:05.000"), e.NextHop, e.Up)
 	}
 	return b.String()
 }
@@ -412,51 +471,51 @@ func TestE2EDrain(t *testing.T) {
 		nh := c.nh(i)
 		lp, err := c.StartLoop(url, 50, time.Minute)
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		p := c.procs[i]
 		t0 := time.Now()
 		if err := p.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		k, err := c.w.WaitFor(lab.SourceKernel, nh, false, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("SIGTERM trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "SIGTERM trial %d (edge %d): %v", trial+1, i, err)
 		}
 		gone, err := c.w.WaitGone(nh, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("SIGTERM trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "SIGTERM trial %d (edge %d): %v", trial+1, i, err)
 		}
 		if err := p.Wait(30 * time.Second); err != nil {
-			t.Errorf("SIGTERM trial %d: edge %d exit: %v", trial+1, i, err)
+			c.errorf(t, "SIGTERM trial %d: edge %d exit: %v", trial+1, i, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		r, err := lp.Stop()
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		st.dur("SIGTERM → out of kernel ECMP (drain announced)", k.Time.Sub(t0))
 		st.dur("SIGTERM → withdrawn (gone from BIRD)", gone.Sub(t0))
 		st.dur("SIGTERM → process exit", p.ExitedAt().Sub(t0))
 		st.add("SIGTERM: failed client requests", "", float64(r.Failed))
 		if r.Failed != 0 {
-			t.Errorf("SIGTERM trial %d (edge %d): %s", trial+1, i, failures(r))
+			c.errorf(t, "SIGTERM trial %d (edge %d): %s", trial+1, i, failures(r))
 		}
 		if d := p.ExitedAt().Sub(t0); d < fastDrainDelay+fastLameduck {
-			t.Errorf("SIGTERM trial %d: exited after %s, before drain_delay+lameduck", trial+1, d)
+			c.errorf(t, "SIGTERM trial %d: exited after %s, before drain_delay+lameduck", trial+1, d)
 		}
 		if d := gone.Sub(t0); d < fastDrainDelay-50*time.Millisecond {
-			t.Errorf("SIGTERM trial %d: withdrawn after %s, before drain_delay", trial+1, d)
+			c.errorf(t, "SIGTERM trial %d: withdrawn after %s, before drain_delay", trial+1, d)
 		}
 		if n := c.otherWithdrawals(i, t0); n != 0 {
-			t.Errorf("SIGTERM trial %d: other edges withdrawn %d times", trial+1, n)
+			c.errorf(t, "SIGTERM trial %d: other edges withdrawn %d times", trial+1, n)
 		}
 		t1 := time.Now()
 		c.start(t, i)
 		back, err := c.w.WaitBack(nh, t1, 30*time.Second)
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		st.dur("restart → announced again", back.Sub(t1))
 		c.waitAll(t)
@@ -466,50 +525,50 @@ func TestE2EDrain(t *testing.T) {
 		nh := c.nh(i)
 		lp, err := c.StartLoop(url, 50, time.Minute)
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		t0 := time.Now()
 		if r, err := c.admin(i, "POST", "/drain"); err != nil || r.Status/100 != 2 {
-			t.Fatalf("POST /drain: %+v, %v", r, err)
+			c.fatalf(t, "POST /drain: %+v, %v", r, err)
 		}
 		k, err := c.w.WaitFor(lab.SourceKernel, nh, false, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("drain trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "drain trial %d (edge %d): %v", trial+1, i, err)
 		}
 		gone, err := c.w.WaitGone(nh, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("drain trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "drain trial %d (edge %d): %v", trial+1, i, err)
 		}
 		if s, err := c.status(i); err != nil || s.Health.State != "draining" && s.Health.State != "withdrawn" {
-			t.Errorf("drain trial %d: state after POST /drain: %+v, %v", trial+1, s.Health, err)
+			c.errorf(t, "drain trial %d: state after POST /drain: %+v, %v", trial+1, s.Health, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		t1 := time.Now()
 		if r, err := c.admin(i, "DELETE", "/drain"); err != nil || r.Status/100 != 2 {
-			t.Fatalf("DELETE /drain: %+v, %v", r, err)
+			c.fatalf(t, "DELETE /drain: %+v, %v", r, err)
 		}
 		back, err := c.w.WaitBack(nh, t1, fastHold+30*time.Second)
 		if err != nil {
-			t.Fatalf("undrain trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "undrain trial %d (edge %d): %v", trial+1, i, err)
 		}
 		if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 		r, err := lp.Stop()
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		st.dur("POST /drain → out of kernel ECMP", k.Time.Sub(t0))
 		st.dur("POST /drain → withdrawn (gone from BIRD)", gone.Sub(t0))
 		st.dur("DELETE /drain → announced again", back.Sub(t1))
 		st.add("admin drain + undrain: failed client requests", "", float64(r.Failed))
 		if r.Failed != 0 {
-			t.Errorf("admin drain trial %d (edge %d): %s", trial+1, i, failures(r))
+			c.errorf(t, "admin drain trial %d (edge %d): %s", trial+1, i, failures(r))
 		}
 		if n := c.otherWithdrawals(i, t0); n != 0 {
-			t.Errorf("drain trial %d: other edges withdrawn %d times", trial+1, n)
+			c.errorf(t, "drain trial %d: other edges withdrawn %d times", trial+1, n)
 		}
 	}
 	st.log(t, fmt.Sprintf("(d) planned drain, 50 req/s, drain_delay %s, lameduck %s", fastDrainDelay, fastLameduck))
@@ -544,14 +603,14 @@ func TestE2EDrainFlips(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			if err := c.PinFlows(pinned); err != nil {
-				t.Fatal(err)
+				c.fatal(t, err)
 			}
 			t.Cleanup(func() { _ = c.PinFlows(true) })
 			c.waitAll(t)
 			t0 := time.Now()
 			lp, err := c.StartLoop(url, 1000, time.Minute)
 			if err != nil {
-				t.Fatal(err)
+				c.fatal(t, err)
 			}
 			type loadOut struct {
 				r   *lab.LoadResult
@@ -566,26 +625,26 @@ func TestE2EDrainFlips(t *testing.T) {
 			flips := 0
 			for ; flips < flipCycles && time.Since(t0) < loadFor-2*time.Second; flips++ {
 				if r, err := c.admin(1, "POST", "/drain"); err != nil || r.Status/100 != 2 {
-					t.Fatalf("POST /drain: %+v, %v", r, err)
+					c.fatalf(t, "POST /drain: %+v, %v", r, err)
 				}
 				if _, err := c.w.WaitGone(c.nh(1), time.Now(), routeGoneBound); err != nil {
-					t.Fatal(err)
+					c.fatal(t, err)
 				}
 				if r, err := c.admin(1, "DELETE", "/drain"); err != nil || r.Status/100 != 2 {
-					t.Fatalf("DELETE /drain: %+v, %v", r, err)
+					c.fatalf(t, "DELETE /drain: %+v, %v", r, err)
 				}
 				if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
-					t.Fatal(err)
+					c.fatal(t, err)
 				}
 				time.Sleep(300 * time.Millisecond)
 			}
 			lo := <-done
 			r, err := lp.Stop()
 			if err != nil {
-				t.Fatal(err)
+				c.fatal(t, err)
 			}
 			if lo.err != nil {
-				t.Fatal(lo.err)
+				c.fatal(t, lo.err)
 			}
 			ld := lo.r
 			var changes []lab.RouteEvent
@@ -597,37 +656,41 @@ func TestE2EDrainFlips(t *testing.T) {
 			t.Logf("%d flips, %d changes of the ECMP set; loop: %d requests (%v), %d failed; keep-alive: %d requests (%v) on %d connections, %d opened, %d failed %v",
 				flips, len(changes), r.Sent, r.Via, r.Failed, ld.Requests, ld.Via, ld.Conns, ld.Dials, ld.Failed, ld.Errors)
 			if flips == 0 || len(changes) < 2*flips {
-				t.Fatalf("%d flips, %d changes of the ECMP set: nothing to measure", flips, len(changes))
+				c.fatalf(t, "%d flips, %d changes of the ECMP set: nothing to measure", flips, len(changes))
 			}
 			if r.Via["edge1"] == 0 || ld.Via["edge1"] == 0 {
-				t.Errorf("edge 1 served no loop (%v) or keep-alive (%v) request", r.Via, ld.Via)
+				c.errorf(t, "edge 1 served no loop (%v) or keep-alive (%v) request", r.Via, ld.Via)
 			}
 			if pinned {
 				if r.Failed != 0 {
-					t.Errorf("loop: %s", failures(r))
+					c.errorf(t, "loop: %s", failures(r))
 				}
 				// Dials is reported, not asserted: the client may reopen
 				// a connection the node closed cleanly (seen once in CI).
 				if ld.Failed != 0 {
-					t.Errorf("keep-alive: %d failed %v", ld.Failed, ld.Errors)
+					c.errorf(t, "keep-alive: %d failed %v", ld.Failed, ld.Errors)
 				}
 				return
 			}
 			if r.Failed != len(r.Failures) {
-				t.Fatalf("%d failures, %d recorded", r.Failed, len(r.Failures))
+				c.fatalf(t, "%d failures, %d recorded", r.Failed, len(r.Failures))
 			}
-			// A request started after the poll that saw a change cannot
-			// have been moved by it; 20ms covers the two processes'
-			// clock reads, 100ms before the change the longest request.
+			// A change moved a request if it happened while the request
+			// was in flight: the change lies between the poll before it
+			// (Prev) and the poll that saw it (Time), the request between
+			// its start and its failure; 20ms covers the two processes'
+			// clock reads. (This used to assume no request takes over
+			// 100ms; under CI's load one can.)
 			for _, f := range r.Failures {
 				moved := false
 				for _, e := range changes {
-					if !f.Time.Before(e.Prev.Add(-100*time.Millisecond)) && !f.Time.After(e.Time.Add(20*time.Millisecond)) {
+					if !e.Time.Before(f.Time.Add(-20*time.Millisecond)) && !e.Prev.After(f.End().Add(20*time.Millisecond)) {
 						moved = true
 					}
 				}
 				if !moved || f.Kind != "reset" {
-					t.Errorf("failure not explained by a change of the ECMP set: %s %s %s", f.Time.Format("15:04:05.000"), f.Kind, f.Error)
+					c.errorf(t, "failure not explained by a change of the ECMP set: %s (%.1f ms) %s %s; changes: %s",
+						f.Time.Format("15:04:05.000"), f.DurationMS, f.Kind, f.Error, changeTimes(changes))
 				}
 			}
 		})
@@ -645,21 +708,21 @@ func TestE2EAbruptFault(t *testing.T) {
 		nh := c.nh(i)
 		lp, err := c.StartLoop(url, 50, time.Minute)
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		time.Sleep(500 * time.Millisecond)
 		if err := c.RejectHTTP(i, true); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		t0 := time.Now()
 		gone, err := c.w.WaitGone(nh, t0, routeGoneBound)
 		if err != nil {
-			t.Fatalf("trial %d (edge %d): %v", trial+1, i, err)
+			c.fatalf(t, "trial %d (edge %d): %v", trial+1, i, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		r, err := lp.Stop()
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		late := 0
 		for _, f := range r.Failures {
@@ -672,13 +735,13 @@ func TestE2EAbruptFault(t *testing.T) {
 		st.add("failed requests started after the route was gone", "", float64(late))
 		t.Logf("trial %d (edge %d): %s", trial+1, i, failures(r))
 		if err := c.RejectHTTP(i, false); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		if _, err := c.w.WaitBack(nh, time.Now(), fastHold+30*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		if err := c.WaitKernelNexthops(c.VIPPrefix, c.Edges(), 5*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 	}
 	st.log(t, "(e) abrupt HTTP fault under a 50 req/s client loop")
@@ -716,7 +779,7 @@ func TestE2EFlap(t *testing.T) {
 			for k := 0; time.Since(t0) < flapFor; k++ {
 				on = k%2 == 0
 				if err := c.RejectHTTP(i, on); err != nil {
-					t.Error(err)
+					c.errorf(t, "%v", err)
 					return
 				}
 				if !on {
@@ -726,7 +789,7 @@ func TestE2EFlap(t *testing.T) {
 			}
 			if on {
 				if err := c.RejectHTTP(i, false); err != nil {
-					t.Error(err)
+					c.errorf(t, "%v", err)
 					return
 				}
 				lastOff = time.Now()
@@ -734,7 +797,7 @@ func TestE2EFlap(t *testing.T) {
 			tEnd := time.Now()
 			back, err := c.w.WaitBack(nh, t0, flapFor+defaultHold+30*time.Second)
 			if err != nil {
-				t.Errorf("trial %d (edge %d): %v", trial+1, i, err)
+				c.errorf(t, "trial %d (edge %d): %v", trial+1, i, err)
 				return
 			}
 			downs := c.w.Count(lab.SourceBIRD, nh, false, t0, back)
@@ -747,13 +810,13 @@ func TestE2EFlap(t *testing.T) {
 			st.add("withdrawals during the flapping", "", float64(downs))
 			st.add("announcements until stable", "", float64(ups))
 			if downs != 1 || ups != 1 {
-				t.Errorf("trial %d (edge %d): route flapped: %d withdrawals, %d announcements", trial+1, i, downs, ups)
+				c.errorf(t, "trial %d (edge %d): route flapped: %d withdrawals, %d announcements", trial+1, i, downs, ups)
 			}
 			if back.Before(tEnd) {
-				t.Errorf("trial %d (edge %d): announced again %s after the withdrawal, during the flapping", trial+1, i, back.Sub(gone))
+				c.errorf(t, "trial %d (edge %d): announced again %s after the withdrawal, during the flapping", trial+1, i, back.Sub(gone))
 			}
 			if back.Sub(lastOff) < defaultHold-50*time.Millisecond {
-				t.Errorf("trial %d (edge %d): announced again %s after the fault ended, before hold_time", trial+1, i, back.Sub(lastOff))
+				c.errorf(t, "trial %d (edge %d): announced again %s after the fault ended, before hold_time", trial+1, i, back.Sub(lastOff))
 			}
 		}()
 	}
@@ -771,14 +834,14 @@ func TestE2ENoFalseWithdraw(t *testing.T) {
 	t0 := time.Now()
 	for i := 1; i <= c.Edges(); i++ {
 		if _, err := c.Burn(c.Edge(i).Namespace, 1, trials*run+5*time.Second); err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 	}
 	st := newStats()
 	for trial := 0; trial < trials; trial++ {
 		r, err := c.Load("http://"+c.VIP+"/obj/1024", 64, run, 5_000_000)
 		if err != nil {
-			t.Fatal(err)
+			c.fatal(t, err)
 		}
 		st.add("requests/s", "", float64(int(r.RPS)))
 		st.add("failed requests", "", float64(r.Failed))
@@ -790,17 +853,17 @@ func TestE2ENoFalseWithdraw(t *testing.T) {
 		kdown := c.w.Count(lab.SourceKernel, c.nh(i), false, t0, time.Time{})
 		st.add("withdrawals per edge (BIRD)", "", float64(down))
 		if down != 0 || kdown != 0 {
-			t.Errorf("edge %d withdrawn under load: %d times from BIRD, %d from the kernel", i, down, kdown)
+			c.errorf(t, "edge %d withdrawn under load: %d times from BIRD, %d from the kernel", i, down, kdown)
 		}
 		if s, err := c.status(i); err == nil {
 			t.Logf("edge %d after load: state %s (%s)", i, s.Health.State, s.Health.Reason)
 		}
 		if c.procs[i].Exited() {
-			t.Errorf("edge %d exited under load", i)
+			c.errorf(t, "edge %d exited under load", i)
 		}
 	}
 	if err := c.w.Err(); err != nil {
-		t.Fatal(err)
+		c.fatal(t, err)
 	}
 	t.Logf("route polls during the load: %d", c.w.Polls())
 	st.log(t, fmt.Sprintf("(g) %d × %s of keep-alive load (64 connections) with the edges' CPU contended", trials, run))

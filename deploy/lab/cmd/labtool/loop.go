@@ -121,7 +121,7 @@ func cmdLoop(args []string) int {
 		res.Failed++
 		res.Errors[o.kind]++
 		if len(res.Failures) < netlab.MaxFailures {
-			res.Failures = append(res.Failures, netlab.Failure{Time: o.start, Kind: o.kind, Error: o.err.Error(), Status: o.status, Via: o.via})
+			res.Failures = append(res.Failures, netlab.Failure{Time: o.start, DurationMS: float64(o.dur.Microseconds()) / 1000, Kind: o.kind, Error: o.err.Error(), Status: o.status, Via: o.via})
 		} else {
 			res.FailuresDropped++
 		}

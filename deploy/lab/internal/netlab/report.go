@@ -23,13 +23,20 @@ type GetResult struct {
 	DurationMS float64             `json:"duration_ms"`
 }
 
-// Failure is one failed request of a loop.
+// Failure is one failed request of a loop: Time is when it started,
+// DurationMS how long it took to fail.
 type Failure struct {
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"`
-	Error  string    `json:"error,omitempty"`
-	Status int       `json:"status,omitempty"`
-	Via    string    `json:"via,omitempty"`
+	Time       time.Time `json:"time"`
+	DurationMS float64   `json:"duration_ms"`
+	Kind       string    `json:"kind"`
+	Error      string    `json:"error,omitempty"`
+	Status     int       `json:"status,omitempty"`
+	Via        string    `json:"via,omitempty"`
+}
+
+// End is when the failed request ended.
+func (f Failure) End() time.Time {
+	return f.Time.Add(time.Duration(f.DurationMS * float64(time.Millisecond)))
 }
 
 // Latency is a latency summary in milliseconds.
