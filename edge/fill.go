@@ -491,7 +491,7 @@ func (h *handler) runFill(j *fillJob) {
 	// the head before that would lose the slot and wait behind every busy
 	// client connection; woken after it, by the head and the body
 	// together, they run next.
-	var early []byte
+	early := 0 // body bytes read before the head, at the start of *bp
 	if resp.ContentLength > 0 && resp.ContentLength <= int64(len(*bp)) {
 		n, rerr := io.ReadFull(resp.Body, (*bp)[:resp.ContentLength])
 		if rerr != nil {
@@ -501,22 +501,20 @@ func (h *handler) runFill(j *fillJob) {
 			f.Finish(nil, false, rerr)
 			return
 		}
-		early = (*bp)[:n]
+		early = n
 	}
 	f.SetHead(head)
 	if !storable {
 		f.Windowed()
 	}
 	var size int64
-	if len(early) > 0 {
-		size = int64(len(early))
-		if werr := f.Write(h.fillCtx, early); werr != nil {
-			f.Finish(nil, false, werr)
-			return
-		}
-	}
 	for {
-		n, rerr := resp.Body.Read(*bp)
+		n, rerr := early, error(nil)
+		if early > 0 {
+			early = 0
+		} else {
+			n, rerr = resp.Body.Read(*bp)
+		}
 		if n > 0 {
 			size += int64(n)
 			if storable && size > maxObj {
