@@ -175,7 +175,11 @@ func (p *ReadPoller) run() {
 	}
 	for {
 		if err := p.rc.Read(waitFn); err != nil {
-			if errors.Is(err, os.ErrClosed) {
+			// Close marks the poller dead before it closes the
+			// descriptor; the Read then fails with the poll package's
+			// "use of closed file", which is not os.ErrClosed. Either
+			// way that end is expected, not news for onErr.
+			if p.dead.Load() || errors.Is(err, os.ErrClosed) {
 				err = nil
 			}
 			stop(err)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -106,7 +107,15 @@ func TestReadPollerKickWakesReader(t *testing.T) {
 // poller sends parked readers to the Go poller, where they still get
 // their data.
 func TestReadPollerClose(t *testing.T) {
-	rp := NewReadPoller(nil)
+	var pollErr atomic.Value
+	rp := NewReadPoller(func(err error) { pollErr.Store(err) })
+	defer func() {
+		// Close is the expected end: nothing for onErr (the node logs
+		// whatever it hears as a failure).
+		if err := pollErr.Load(); err != nil {
+			t.Errorf("Close reported an error: %v", err)
+		}
+	}()
 	if err := rp.Start(); err != nil {
 		t.Fatal(err)
 	}
