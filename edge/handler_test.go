@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -215,5 +216,52 @@ func TestCollapsedMiss(t *testing.T) {
 	}
 	if collapsed != clients-1 {
 		t.Errorf("%d responses say collapsed, want %d", collapsed, clients-1)
+	}
+}
+
+// Stop waits for a fill that has answered its client but not yet stored
+// the body: the store must not close under it (it did, and the race
+// detector saw ristretto's Set meet its Close).
+func TestStopWaitsForFills(t *testing.T) {
+	body := bytes.Repeat([]byte("the node stops while this is stored\n"), 100)
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	edge.SetTestHookBeforeStore(func(key string) {
+		if strings.Contains(key, "/stopping") {
+			held <- struct{}{}
+			<-release
+		}
+	})
+	t.Cleanup(func() { edge.SetTestHookBeforeStore(nil) })
+	o := origintest.New(t)
+	o.Handle("/stopping", serveText(body, "public, max-age=60"))
+	n := edgetest.Start(t, rvConfig(o.URL))
+
+	if r := n.Get(t, "/stopping"); r.Status != 200 || !bytes.Equal(r.Body, body) {
+		t.Fatalf("miss: %d, %d bytes", r.Status, len(r.Body))
+	}
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the fill never reached its store step")
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- n.Stop(context.Background()) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while a fill was still storing", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	unblock()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Stop: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop did not return after the fill finished")
 	}
 }

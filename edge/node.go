@@ -443,6 +443,11 @@ func (n *Node) stopLocked(ctx context.Context) error {
 		n.adminLn.Close()
 	}
 	n.fillCancel()
+	// Fills answer their clients before they store the body: wait for
+	// them before the store closes.
+	if err := n.handler.fills.wait(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("fills still running: %w", err))
+	}
 	if n.sumStop != nil {
 		close(n.sumStop)
 	}

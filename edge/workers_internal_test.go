@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,4 +113,75 @@ func TestFillWorkersIdleCap(t *testing.T) {
 	}
 	cancel()
 	waitGoroutines(t, before)
+}
+
+// wait returns only once the fills in progress have finished and the idle
+// workers have exited; a fill started after it runs on the caller.
+func TestFillWorkersWait(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	var finished atomic.Int32
+	w := newFillWorkers(ctx, func(j *fillJob) {
+		if j.primary == "held" {
+			started <- struct{}{}
+			<-release
+		}
+		finished.Add(1)
+	}, time.Hour, 8)
+	w.start(&fillJob{primary: "first"}) // its worker then idles
+	w.start(&fillJob{primary: "held"})
+	<-started
+	cancel()
+	waited := make(chan error, 1)
+	go func() { waited <- w.wait(context.Background()) }()
+	for stopping := false; !stopping; {
+		w.mu.Lock()
+		stopping = w.stopping
+		w.mu.Unlock()
+		runtime.Gosched()
+	}
+	w.start(&fillJob{primary: "late"})
+	if n := finished.Load(); n != 2 {
+		t.Fatalf("%d fills finished after a start during wait, want 2 (the late one on the caller)", n)
+	}
+	select {
+	case err := <-waited:
+		t.Fatalf("wait returned (%v) with a fill in progress", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	if n := finished.Load(); n != 3 {
+		t.Errorf("%d fills finished when wait returned, want 3", n)
+	}
+	waitGoroutines(t, before)
+}
+
+// wait gives up when its context ends, and says so.
+func TestFillWorkersWaitTimeout(t *testing.T) {
+	before := runtime.NumGoroutine()
+	wctx, wcancel := context.WithCancel(context.Background())
+	release := make(chan struct{})
+	started := make(chan struct{})
+	w := newFillWorkers(wctx, func(*fillJob) {
+		started <- struct{}{}
+		<-release
+	}, time.Hour, 8)
+	defer func() {
+		close(release)
+		wcancel()
+		waitGoroutines(t, before)
+	}()
+	w.start(&fillJob{})
+	<-started
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := w.wait(ctx); err != context.Canceled {
+		t.Fatalf("wait with a fill held and its context over: %v, want context.Canceled", err)
+	}
 }
