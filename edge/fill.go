@@ -509,9 +509,10 @@ func (h *handler) runFill(j *fillJob) {
 	}
 	var size int64
 	for {
-		n, rerr := early, error(nil)
+		var n int
+		var rerr error
 		if early > 0 {
-			early = 0
+			n, early = early, 0
 		} else {
 			n, rerr = resp.Body.Read(*bp)
 		}
