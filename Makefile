@@ -26,6 +26,7 @@ run: build ## run one node on loopback with the embedded demo config (HTTP :8080
 
 test: lint ## vet, format check, all tests with -race, then a smoke test of the binary (what CI runs)
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags h1qdelay ./edge/internal/h1/
 	$(MAKE) --no-print-directory smoke
 
 test-integration: ## the end-to-end tests only (real origins, a whole node)
@@ -44,6 +45,7 @@ lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags h1qdelay ./edge/internal/h1/
 
 check: lint test ## everything CI checks
 

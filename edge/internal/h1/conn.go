@@ -63,6 +63,7 @@ type conn struct {
 	hup      atomic.Bool // the poller saw the peer's FIN or an error: always read
 	rawReads int         // raw reads done (tests; only the connection's goroutine touches it)
 	wr       rawWriter
+	qd       qdConn // queue-delay diagnostic (-tags h1qdelay; empty otherwise)
 
 	req    Request
 	fields []Field
@@ -111,6 +112,7 @@ func (c *conn) serve() {
 	raw, ok := pollable(c.nc)
 	if ok {
 		c.wr.init(raw)
+		c.qdInit(raw)
 	}
 	c.joinPoller(raw)
 	for {
@@ -151,6 +153,7 @@ func (c *conn) serve() {
 				return
 			}
 		}
+		c.qdDone()
 	}
 }
 

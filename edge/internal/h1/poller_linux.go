@@ -111,6 +111,10 @@ func (p *poller) run(onErr func(error)) {
 			}
 			return
 		}
+		var now int64
+		if qdOn {
+			now = qdNow()
+		}
 		p.mu.Lock()
 		for _, ev := range p.events[:p.n] {
 			i, gen := uint32(ev.Fd), uint32(ev.Pad)
@@ -124,6 +128,9 @@ func (p *poller) run(onErr func(error)) {
 						// without raising a new edge: the next read must
 						// not be skipped (see readWait).
 						c.hup.Store(true)
+					}
+					if qdOn {
+						c.qd.setDisp(now)
 					}
 					c.poke()
 				}
@@ -233,7 +240,13 @@ func (c *conn) readRaw(p []byte) (int, error) {
 func (c *conn) initRaw() {
 	c.readFn = func(fd uintptr) bool {
 		for {
-			n, e := rawRead(fd, c.rp)
+			var n int
+			var e unix.Errno
+			if qdOn {
+				n, e = c.qdRecv(fd, c.rp)
+			} else {
+				n, e = rawRead(fd, c.rp)
+			}
 			if e == unix.EINTR {
 				continue
 			}
