@@ -71,6 +71,10 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+wait_report() { # wait_report FILE: until edged has written a whole report (its last line)
+  for _ in $(seq 1 100); do grep -q '^h1qdelay end' "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "qdelay: no report from edged in $1" >&2; exit 1
+}
 
 (cd "$repo" && go build -tags h1qdelay -o "$scratch/edged" ./cmd/edged)
 (cd "$shared/origin" && go build -o "$scratch/origin" .)
@@ -98,8 +102,7 @@ for run in $(seq 1 "$runs"); do
   done
   for _ in 1 2; do curl -s -o /dev/null "${hdr[@]}" "$url"; done
   kill -USR1 "$edge_pid" # start the period here: drop the warm-up requests
-  for _ in $(seq 1 50); do grep -q '^h1qdelay period' "$rep" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.2
+  wait_report "$rep"
   rm -f "$rep"
   if ((use_perf)); then
     perf record -q -k CLOCK_REALTIME -e cpu-clock -F 1000 -C "$proxy_cpu,$lg_cpu" -o "$scratch/perf.data" \
@@ -109,8 +112,7 @@ for run in $(seq 1 "$runs"); do
   fi
   w=$(taskset -c "$lg_cpu" wrk -t1 -c"$conns" -d"${duration}s" --timeout 10s --latency "${hdr[@]}" "$url" 2>&1)
   kill -USR1 "$edge_pid"
-  for _ in $(seq 1 50); do grep -q '^h1qdelay window' "$rep" 2>/dev/null && break; sleep 0.1; done
-  sleep 0.5 # the report is written in one go; let it finish
+  wait_report "$rep"
   if [[ -n $perf_pid ]]; then wait "$perf_pid" 2>/dev/null || true; perf_pid=""; fi
   stop_pid "$edge_pid"; edge_pid=""
 
@@ -121,7 +123,7 @@ for run in $(seq 1 "$runs"); do
     grep -E '^h1qdelay (period|stage)' "$rep" | sed 's/^h1qdelay /  /'
   } | tee -a "$out/report.txt"
 
-  # Windows: unix_ms offset_ms requests mean_ms max_ms [samples_proxy_cpu samples_lg_cpu]
+  # windows.txt: run unix_ms offset_ms requests mean_ms max_ms service_mean_ms [samples_proxy_core samples_load_core]
   if [[ -f $scratch/perf.data ]]; then
     perf script -i "$scratch/perf.data" -F cpu,time 2>/dev/null |
       awk -v pc="$proxy_cpu" -v lc="$lg_cpu" -v run="$run" -v rep="$rep" '

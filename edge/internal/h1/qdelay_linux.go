@@ -17,8 +17,8 @@ package h1
 // bytes that reached the socket before it asked for timestamps carry none
 // (now and then the first request on a new connection): such requests are
 // not counted.
-// SIGUSR1 writes a report to the file named by EDGECDN_H1_QDELAY (stderr
-// if unset) and starts a new period; at most maxRows requests per period
+// SIGUSR1 writes a report, ending in a line "h1qdelay end", to the file
+// named by EDGECDN_H1_QDELAY (stderr if unset) and starts a new period; at most maxRows requests per period
 // are kept (the rest are counted only). The row buffer is allocated once
 // (32 MiB, no pointers), which raises the heap goal: GC runs less often
 // than in a normal build.
@@ -143,6 +143,7 @@ func qdReport() {
 		defer f.Close()
 		w = f
 	}
+	defer fmt.Fprintln(w, "h1qdelay end") // readers wait for it: the report is complete
 	fmt.Fprintf(w, "h1qdelay period %.3fs requests %d (not kept: %d)\n", time.Since(since).Seconds(), len(rows), dropped)
 	if len(rows) == 0 {
 		return
